@@ -1,0 +1,40 @@
+# chatstate build and test targets. `make help` lists them.
+GO        ?= go
+BIN       := bin
+DATA      ?= ./data
+PKGS      := ./...
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets with a one-line description
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build the chatstated binary into ./bin
+	$(GO) build -o $(BIN)/chatstated ./cmd/chatstated
+
+.PHONY: test
+test: ## Run every test with the race detector
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+.PHONY: test-short
+test-short: ## Run the tests without the race detector (faster local loop)
+	$(GO) test -count=1 $(PKGS)
+
+.PHONY: bench-fsm
+bench-fsm: ## Run the state-machine benchmarks on the 1,000,000-chat dataset
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./fsm/
+
+.PHONY: fuzz
+fuzz: ## Fuzz the command decoder for 30 seconds
+	$(GO) test -run '^$$' -fuzz FuzzDecodeCommand -fuzztime 30s ./fsm/
+
+.PHONY: fmt
+fmt: ## Format the code
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: clean
+clean: ## Remove build output (keeps ./data)
+	rm -rf $(BIN)

@@ -14,6 +14,15 @@ help: ## List the targets with a one-line description
 build: ## Build the chatstated binary into ./bin
 	$(GO) build -o $(BIN)/chatstated ./cmd/chatstated
 
+.PHONY: run
+run: build ## Build and start a single node on 127.0.0.1:8080 with data under ./data
+	mkdir -p $(DATA)/n1
+	$(BIN)/chatstated --id n1 --data $(DATA)/n1 --http 127.0.0.1:8080 --raft 127.0.0.1:8089
+
+.PHONY: cluster
+cluster: build ## Start a local three-node cluster in the foreground (HTTP 8080-8082, Raft 8089-8091)
+	CHATSTATED=$(BIN)/chatstated DATA=$(DATA) scripts/cluster.sh
+
 .PHONY: test
 test: ## Run every test with the race detector
 	$(GO) vet $(PKGS)

@@ -1,0 +1,297 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/chatstate/chatstate/fsm"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+)
+
+// Node is one member of a chatstate cluster: it owns the Raft instance,
+// its log, stable and snapshot stores, the TCP transport and the state
+// machine. Its methods are safe for concurrent use.
+type Node struct {
+	cfg    Config
+	logger *slog.Logger
+
+	fsm       *fsm.FSM
+	raft      *raft.Raft
+	transport *raft.NetworkTransport
+	boltStore *raftboltdb.BoltStore
+	logs      raft.LogStore // the log cache in front of boltStore
+	snapshots snapshotStore
+	raftAddr  string // advertised Raft address
+
+	// Leadership tracking (leadership.go).
+	observer   *raft.Observer
+	observerCh chan raft.Observation
+	changeMu   sync.Mutex
+	changeCh   chan struct{} // closed and replaced on every change
+	// readyTerm is the term in which this node, as leader, completed its
+	// post-election barrier: leader reads are served only in that term.
+	readyTerm atomic.Uint64
+	// barrierTerm is the last term for which a barrier was started.
+	barrierTerm atomic.Uint64
+
+	// Group commit (propose.go).
+	batchMu  sync.Mutex
+	queue    []*proposal
+	inflight int
+	refusing bool          // set by Close: no new proposals
+	drained  chan struct{} // closed when refusing and nothing is left
+	// maintenance bounds background proposals (SetNode) to one at a time.
+	maintenance sync.Mutex
+
+	closeOnce sync.Once
+	closeErr  error
+	stopCh    chan struct{} // closed by Close to stop background goroutines
+	bg        sync.WaitGroup
+}
+
+// snapshotStore is what the node needs from its snapshot store.
+type snapshotStore interface {
+	raft.SnapshotStore
+	Close() error
+}
+
+// Open starts a node with the state found in cfg.Dir. An empty Dir with
+// cfg.Bootstrap starts a new single-node cluster (this node becomes its
+// leader); an empty Dir without it waits to be added by a leader; a Dir
+// with state resumes as the member it was, whatever cfg.Bootstrap says.
+// Open returns once Raft runs; use WaitLeader to wait for a leader.
+func Open(cfg Config) (*Node, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	n := &Node{
+		cfg:        cfg,
+		logger:     logger.With("node", cfg.ID),
+		changeCh:   make(chan struct{}),
+		stopCh:     make(chan struct{}),
+		observerCh: make(chan raft.Observation, 64),
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: data directory: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			n.closeStores()
+		}
+	}()
+
+	n.boltStore, err = raftboltdb.New(raftboltdb.Options{
+		Path: filepath.Join(cfg.Dir, "raft.db"),
+		BoltOptions: &bbolt.Options{
+			// Fail rather than wait forever when another process holds it.
+			Timeout: 2 * time.Second,
+			// The freelist is rebuilt on open instead of being rewritten on
+			// every commit, which slows writes after a burst.
+			NoFreelistSync: true,
+			FreelistType:   bbolt.FreelistMapType,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: open raft.db: %w", err)
+	}
+	n.logs, err = raft.NewLogCache(cfg.LogCacheSize, n.boltStore)
+	if err != nil {
+		return nil, fmt.Errorf("node: log cache: %w", err)
+	}
+	n.snapshots, err = openSnapshotStore(cfg, n.logger)
+	if err != nil {
+		return nil, err
+	}
+	n.transport, err = newTransport(cfg)
+	if err != nil {
+		return nil, err
+	}
+	n.raftAddr = string(n.transport.LocalAddr())
+
+	hasState, err := raft.HasExistingState(n.logs, n.boltStore, n.snapshots)
+	if err != nil {
+		return nil, fmt.Errorf("node: inspect existing state: %w", err)
+	}
+	rc := cfg.raftConfig()
+	if !hasState && cfg.Bootstrap {
+		configuration := raft.Configuration{Servers: []raft.Server{{
+			Suffrage: raft.Voter, ID: raft.ServerID(cfg.ID), Address: raft.ServerAddress(n.raftAddr),
+		}}}
+		if err := raft.BootstrapCluster(rc, n.logs, n.boltStore, n.snapshots, n.transport, configuration); err != nil {
+			return nil, fmt.Errorf("node: bootstrap: %w", err)
+		}
+		n.logger.Info("bootstrapped a new cluster", "raft", n.raftAddr)
+	}
+
+	n.fsm = fsm.New(cfg.FSM)
+	n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.boltStore, n.snapshots, n.transport)
+	if err != nil {
+		return nil, fmt.Errorf("node: start raft: %w", err)
+	}
+	n.startObserver()
+	ok = true
+	n.logger.Info("node open", "raft", n.raftAddr, "http", cfg.HTTPAddr, "existing_state", hasState)
+	return n, nil
+}
+
+func newTransport(cfg Config) (*raft.NetworkTransport, error) {
+	var advertise net.Addr
+	if cfg.RaftAdvertise != "" {
+		addr, err := net.ResolveTCPAddr("tcp", cfg.RaftAdvertise)
+		if err != nil {
+			return nil, fmt.Errorf("node: RaftAdvertise: %w", err)
+		}
+		advertise = addr
+	}
+	// With no advertise address the transport advertises the listener's
+	// address, which carries the real port when RaftAddr ends in ":0".
+	t, err := raft.NewTCPTransportWithConfig(cfg.RaftAddr, advertise, &raft.NetworkTransportConfig{
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  newHCLogger(cfg.Logger, "raft-net"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: raft transport on %s: %w", cfg.RaftAddr, err)
+	}
+	return t, nil
+}
+
+// openSnapshotStore opens the snapshot store in cfg.Dir.
+func openSnapshotStore(cfg Config, logger *slog.Logger) (snapshotStore, error) {
+	fss, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, newHCLogger(logger, "snapshots"))
+	if err != nil {
+		return nil, fmt.Errorf("node: open snapshot store: %w", err)
+	}
+	return fileSnapshots{fss}, nil
+}
+
+type fileSnapshots struct{ *raft.FileSnapshotStore }
+
+func (fileSnapshots) Close() error { return nil }
+
+// ID returns this node's id.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// RaftAddr returns the Raft address this node advertises (with the real
+// port when it was configured as ":0").
+func (n *Node) RaftAddr() string { return n.raftAddr }
+
+// HTTPAddr returns the HTTP address this node records for itself.
+func (n *Node) HTTPAddr() string { return n.cfg.HTTPAddr }
+
+// FSM returns the state machine, for reads. Writes go through Propose.
+func (n *Node) FSM() *fsm.FSM { return n.fsm }
+
+// Close shuts the node down gracefully: it refuses new proposals
+// (ErrShuttingDown), waits up to Config.ShutdownTimeout for those in
+// flight, hands leadership to another voter when it is the leader, stops
+// Raft and closes the stores. It is idempotent; every call returns the
+// first call's result.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() { n.closeErr = n.close() })
+	return n.closeErr
+}
+
+func (n *Node) close() error {
+	deadline := time.Now().Add(n.cfg.ShutdownTimeout)
+	start := time.Now()
+	n.stopProposals(deadline)
+
+	var errs []error
+	if n.IsLeader() && n.hasOtherVoters() {
+		f := n.raft.LeadershipTransfer()
+		if err := waitFuture(f, time.Until(deadline)); err != nil {
+			n.logger.Warn("leadership transfer failed", "error", err)
+		} else {
+			n.logger.Info("leadership transferred")
+		}
+	}
+	close(n.stopCh)
+	n.raft.DeregisterObserver(n.observer)
+	if err := n.raft.Shutdown().Error(); err != nil {
+		errs = append(errs, fmt.Errorf("node: raft shutdown: %w", err))
+	}
+	n.bg.Wait()
+	n.notifyChange()
+	errs = append(errs, n.closeStores())
+	n.logger.Info("node closed", "took", time.Since(start))
+	return errors.Join(errs...)
+}
+
+// closeStores closes whatever Open managed to open.
+func (n *Node) closeStores() error {
+	var errs []error
+	if n.transport != nil {
+		if err := n.transport.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("node: close transport: %w", err))
+		}
+	}
+	if n.snapshots != nil {
+		if err := n.snapshots.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("node: close snapshot store: %w", err))
+		}
+	}
+	if n.boltStore != nil {
+		if err := n.boltStore.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("node: close raft.db: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (n *Node) hasOtherVoters() bool {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter && string(s.ID) != n.cfg.ID {
+			return true
+		}
+	}
+	return false
+}
+
+// waitFuture waits for f up to timeout (<= 0: no wait left).
+func waitFuture(f raft.Future, timeout time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	t := time.NewTimer(max(timeout, 0))
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return ErrTimeout
+	}
+}
+
+// shuttingDown reports whether Close has begun.
+func (n *Node) shuttingDown() bool {
+	select {
+	case <-n.stopCh:
+		return true
+	default:
+	}
+	n.batchMu.Lock()
+	defer n.batchMu.Unlock()
+	return n.refusing
+}
+
+var _ io.Closer = (*Node)(nil)

@@ -68,3 +68,10 @@ func newError(code Code, format string, args ...any) *Error {
 func invalidField(field, format string, args ...any) *Error {
 	return &Error{Code: CodeInvalidField, Field: field, Message: fmt.Sprintf(format, args...)}
 }
+
+// The limits Apply enforces on command fields (API.md, Limits).
+const (
+	MaxTextBytes = 16 * 1024
+	MaxNameBytes = 256
+	MaxKeyBytes  = 128 // idempotency key
+)

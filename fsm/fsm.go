@@ -1,8 +1,9 @@
 package fsm
 
 import (
-	"errors"
-	"io"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -33,95 +34,127 @@ func DefaultConfig() Config {
 	}
 }
 
-var errUnimplemented = errors.New("fsm: not implemented yet")
-
 // FSM is the replicated state machine. It implements raft.FSM and
 // raft.BatchingFSM. Apply may run concurrently with any read method and
 // with a Persist of an earlier Snapshot.
+//
+// Locking: Apply takes the write lock once per command, not per log entry,
+// so a reader never waits for more than one command; reads take the read
+// lock. Records handed out are immutable and may be used after the lock is
+// released.
 type FSM struct {
 	cfg Config
+
+	mu sync.RWMutex
+	st *state // guarded by mu
+
+	applied atomic.Uint64
+
+	waitMu sync.Mutex
+	waitCh chan struct{} // closed when applied next advances; nil when nobody waits
 }
 
-// New returns an empty state machine.
-func New(cfg Config) *FSM { return &FSM{cfg: cfg} }
+// New returns an empty state machine. Zero or negative fields of cfg take
+// DefaultConfig's values.
+func New(cfg Config) *FSM {
+	def := DefaultConfig()
+	if cfg.EventWindow <= 0 {
+		cfg.EventWindow = def.EventWindow
+	}
+	if cfg.IdempotencyKeys <= 0 {
+		cfg.IdempotencyKeys = def.IdempotencyKeys
+	}
+	if cfg.IdempotencyTTL <= 0 {
+		cfg.IdempotencyTTL = def.IdempotencyTTL
+	}
+	if cfg.InboxSize <= 0 {
+		cfg.InboxSize = def.InboxSize
+	}
+	return &FSM{cfg: cfg, st: newState()}
+}
 
 // Apply applies one log entry (a single command or a Batch) and returns
 // []Result with one Result per command, in order. Non-command log entries
-// return nil. An entry that does not decode panics.
-func (f *FSM) Apply(l *raft.Log) interface{} { panic(errUnimplemented) }
+// return nil. An entry that does not decode panics: this node's state would
+// otherwise diverge from its peers'.
+func (f *FSM) Apply(l *raft.Log) interface{} {
+	res := f.apply(l)
+	f.advance(l.Index)
+	if res == nil {
+		return nil
+	}
+	return res
+}
 
 // ApplyBatch applies logs in order and returns exactly one response per
 // log, as Apply would.
-func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} { panic(errUnimplemented) }
+func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
+	out := make([]interface{}, len(logs))
+	for i, l := range logs {
+		out[i] = f.Apply(l)
+	}
+	return out
+}
 
-// Snapshot captures the current state in O(1).
-func (f *FSM) Snapshot() (raft.FSMSnapshot, error) { return nil, errUnimplemented }
+func (f *FSM) apply(l *raft.Log) []Result {
+	if l.Type != raft.LogCommand {
+		f.mu.Lock()
+		f.st.index = l.Index
+		f.mu.Unlock()
+		return nil
+	}
+	encoded, err := DecodeBatch(l.Data)
+	if err != nil {
+		panic(fmt.Sprintf("fsm: log entry %d: %v", l.Index, err))
+	}
+	cmds := make([]Command, len(encoded))
+	for i, b := range encoded {
+		cmd, err := DecodeCommand(b)
+		if err != nil {
+			panic(fmt.Sprintf("fsm: log entry %d, command %d: %v", l.Index, i, err))
+		}
+		cmds[i] = cmd
+	}
+	results := make([]Result, len(cmds))
+	ap := applier{cfg: &f.cfg, index: l.Index}
+	for i, cmd := range cmds {
+		f.mu.Lock()
+		ap.st = f.st
+		results[i] = ap.run(cmd)
+		if i == len(cmds)-1 {
+			f.st.index = l.Index
+		}
+		f.mu.Unlock()
+	}
+	if len(cmds) == 0 {
+		f.mu.Lock()
+		f.st.index = l.Index
+		f.mu.Unlock()
+	}
+	return results
+}
 
-// Restore replaces the whole state with a snapshot written by Persist. The
-// new state is built aside and swapped in atomically.
-func (f *FSM) Restore(rc io.ReadCloser) error { return errUnimplemented }
+// advance publishes a new applied index and wakes its waiters.
+func (f *FSM) advance(index uint64) {
+	f.applied.Store(index)
+	f.waitMu.Lock()
+	if f.waitCh != nil {
+		close(f.waitCh)
+		f.waitCh = nil
+	}
+	f.waitMu.Unlock()
+}
 
 // AppliedIndex is the index of the last log entry applied.
-func (f *FSM) AppliedIndex() uint64 { return 0 }
+func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
 
 // Applied returns a channel that is closed the next time AppliedIndex
 // advances (or the state is restored). Waiters re-check and call again.
-func (f *FSM) Applied() <-chan struct{} { return nil }
-
-// Accounts lists every account in id order.
-func (f *FSM) Accounts() []*Account { return nil }
-
-// Account returns one account, or ErrNotFound.
-func (f *FSM) Account(id string) (*Account, error) { return nil, errUnimplemented }
-
-// Operator returns one operator, or ErrNotFound for the account or operator.
-func (f *FSM) Operator(account, op string) (*Operator, error) { return nil, errUnimplemented }
-
-// Operators lists an account's operators in id order with their active chat
-// counts.
-func (f *FSM) Operators(account string) ([]OperatorSummary, error) { return nil, errUnimplemented }
-
-// Chat returns the current version of a chat.
-func (f *FSM) Chat(account string, id int64) (*Chat, error) { return nil, errUnimplemented }
-
-// ListChats returns one page of the filtered list, newest activity first,
-// by an ordered index walk that stops after q.Limit chats.
-func (f *FSM) ListChats(account string, q ListQuery) (ChatPage, error) {
-	return ChatPage{}, errUnimplemented
+func (f *FSM) Applied() <-chan struct{} {
+	f.waitMu.Lock()
+	defer f.waitMu.Unlock()
+	if f.waitCh == nil {
+		f.waitCh = make(chan struct{})
+	}
+	return f.waitCh
 }
-
-// Counts returns the badge counts from counters, without a scan.
-func (f *FSM) Counts(account string, q CountQuery) (Counts, error) {
-	return Counts{}, errUnimplemented
-}
-
-// Messages returns up to limit transcript entries with seq > after.
-func (f *FSM) Messages(account string, chat int64, after int64, limit int) (MessagePage, error) {
-	return MessagePage{}, errUnimplemented
-}
-
-// Notifications returns up to limit notifications of op's inbox with id >
-// after, and the inbox's unread count.
-func (f *FSM) Notifications(account, op string, after int64, limit int) (NotificationPage, error) {
-	return NotificationPage{}, errUnimplemented
-}
-
-// Events returns up to limit events with seq > since. A since below the
-// retained window (other than 0, which means "the oldest retained") is
-// ErrCompacted.
-func (f *FSM) Events(account string, since int64, limit int) (EventPage, error) {
-	return EventPage{}, errUnimplemented
-}
-
-// KeyAccount finds the account key with this SHA-256.
-func (f *FSM) KeyAccount(hash [32]byte) (account, keyID string, ok bool) { return "", "", false }
-
-// NodeAddr is a cluster member's addresses as recorded by SetNode.
-type NodeAddr struct {
-	ID   string
-	Raft string
-	HTTP string
-}
-
-// Nodes lists the recorded cluster members in id order.
-func (f *FSM) Nodes() []NodeAddr { return nil }

@@ -250,11 +250,14 @@ type Chat struct {
 	// transcript is append-only and shared between versions: a version
 	// sees entries [0, len) and later versions only append past that.
 	transcript []Message
+	// rev numbers the versions of a chat, from 0 at creation; snapshots
+	// use (ID, rev) to share a version between the events that hold it.
+	rev int64
 }
 
 // Transcript returns every transcript entry of this version, oldest first.
 // The slice must not be modified.
-func (c *Chat) Transcript() []Message { return c.transcript }
+func (c *Chat) Transcript() []Message { return c.transcript[:len(c.transcript):len(c.transcript)] }
 
 // Message is one transcript entry: a customer, operator or system message.
 type Message struct {

@@ -1,0 +1,426 @@
+package fsm
+
+import (
+	"maps"
+
+	"github.com/tidwall/btree"
+)
+
+// This file holds the layout of the state and its copy-on-write rules.
+//
+// Every container that Apply mutates carries the generation it was created
+// or cloned in. Snapshot bumps state.gen and keeps a lazy copy of the
+// top-level trees; from then on, a container whose gen is older than
+// state.gen is shared with that snapshot and is cloned (struct copy, O(1)
+// Copy of its B-trees, copy of its small slices) before its first mutation.
+// Within one generation no snapshot holds a container, so Apply mutates it in
+// place, under the write lock that keeps readers out.
+//
+// Append-only slices (transcripts, inboxes, event chunks, the idempotency
+// order) are shared between versions: an older version sees [0, len) of the
+// backing array and newer versions only append past that or reslice from the
+// front, so a frozen version never sees a write.
+
+var treeOptions = btree.Options{NoLocks: true}
+
+// state is the whole replicated state. A snapshot holds a frozen copy.
+type state struct {
+	gen   uint64 // bumped by every Snapshot
+	index uint64 // last applied log index
+
+	accounts *btree.Map[string, *account]
+	// keys maps a key's SHA-256 (as a string) to its account and id.
+	keys  *btree.Map[string, keyRef]
+	nodes *btree.Map[string, NodeAddr]
+}
+
+type keyRef struct {
+	Account string
+	KeyID   string
+}
+
+func newState() *state {
+	return &state{
+		accounts: btree.NewMap[string, *account](0),
+		keys:     btree.NewMap[string, keyRef](0),
+		nodes:    btree.NewMap[string, NodeAddr](0),
+	}
+}
+
+// freeze returns a copy of st that later mutations of st never touch, and
+// moves st to a new generation. O(1).
+func (st *state) freeze() *state {
+	frozen := &state{
+		gen:      st.gen,
+		index:    st.index,
+		accounts: st.accounts.Copy(),
+		keys:     st.keys.Copy(),
+		nodes:    st.nodes.Copy(),
+	}
+	st.gen++
+	return frozen
+}
+
+// ownAccount returns the account for mutation in the current generation,
+// cloning it first if a snapshot shares it. The account must exist.
+func (st *state) ownAccount(id string) *account {
+	a, _ := st.accounts.Get(id)
+	if a.gen == st.gen {
+		return a
+	}
+	a = a.clone(st.gen)
+	st.accounts.Set(id, a)
+	return a
+}
+
+// Cell layout: a chat belongs to exactly one cell of (status, contact type,
+// source, unread); the list indexes and counters are kept per cell so that
+// any filter is a union of whole cells.
+const (
+	numCells       = 2 * 2 * 4 * 2
+	chatChunkSize  = 256
+	eventChunkSize = 1024
+)
+
+func cellIndex(s Status, ct ContactType, src Source, unread bool) int {
+	i := ((int(s)-1)*2+int(ct)-1)*4 + int(src) - 1
+	i *= 2
+	if unread {
+		i++
+	}
+	return i
+}
+
+func cellOf(c *Chat) int { return cellIndex(c.Status, c.Contact.Type, c.Source, c.Unread) }
+
+// cellMask is a set of cells as a bit mask.
+type cellMask uint32
+
+// cellsMatching returns the cells a filter selects; zero fields are
+// wildcards.
+func cellsMatching(s Status, ct ContactType, src Source, u UnreadFilter) cellMask {
+	var m cellMask
+	for si := Status(1); si <= 2; si++ {
+		if s != StatusAny && s != si {
+			continue
+		}
+		for ci := ContactType(1); ci <= 2; ci++ {
+			if ct != ContactTypeAny && ct != ci {
+				continue
+			}
+			for so := Source(1); so <= 4; so++ {
+				if src != SourceAny && src != so {
+					continue
+				}
+				if u != UnreadFalse {
+					m |= 1 << cellIndex(si, ci, so, true)
+				}
+				if u != UnreadTrue {
+					m |= 1 << cellIndex(si, ci, so, false)
+				}
+			}
+		}
+	}
+	return m
+}
+
+// listKey orders a chat list: newest activity first, then higher id first.
+type listKey struct {
+	at Millis
+	id int64
+}
+
+func listLess(a, b listKey) bool {
+	if a.at != b.at {
+		return a.at > b.at
+	}
+	return a.id > b.id
+}
+
+func keyOf(c *Chat) listKey { return listKey{c.LastActivityAt, c.ID} }
+
+// cellSet is one list index partition: a B-tree and a counter per cell.
+// Each account has one for all chats and one per assignee (ordinal 0 is
+// "unassigned").
+type cellSet struct {
+	gen    uint64
+	trees  [numCells]*btree.BTreeG[listKey]
+	counts [numCells]int32
+}
+
+func (cs *cellSet) clone(gen uint64) *cellSet {
+	n := &cellSet{gen: gen, counts: cs.counts}
+	for i, t := range cs.trees {
+		if t != nil {
+			n.trees[i] = t.Copy()
+		}
+	}
+	return n
+}
+
+func (cs *cellSet) insert(cell int, k listKey) {
+	t := cs.trees[cell]
+	if t == nil {
+		t = btree.NewBTreeGOptions(listLess, treeOptions)
+		cs.trees[cell] = t
+	}
+	t.Set(k)
+	cs.counts[cell]++
+}
+
+func (cs *cellSet) remove(cell int, k listKey) {
+	cs.trees[cell].Delete(k)
+	cs.counts[cell]--
+}
+
+// chatChunk is a fixed-size block of the chat table, indexed by id.
+type chatChunk struct {
+	gen   uint64
+	chats [chatChunkSize]*Chat
+}
+
+// operator is an operator's record and their per-operator state.
+type operator struct {
+	gen uint64
+	rec *Operator
+	ord int32 // assignee ordinal of rec.ID
+	// inbox holds the newest Config.InboxSize notifications, oldest first.
+	inbox    []*Notification
+	readUpTo int64 // every notification with id <= readUpTo is read
+	unread   int32 // notifications in inbox with id > readUpTo
+	// joined holds the ids of the chats this operator participates in.
+	joined *btree.BTreeG[int64]
+}
+
+func (o *operator) clone(gen uint64) *operator {
+	n := *o
+	n.gen = gen
+	if o.joined != nil {
+		n.joined = o.joined.Copy()
+	}
+	return &n
+}
+
+func int64Less(a, b int64) bool { return a < b }
+
+// eventRec is the compact stored form of an Event; Seq is implied by
+// position.
+type eventRec struct {
+	typ    EventType
+	at     Millis
+	chat   *Chat
+	before *Chat
+	// ref is the event's other record: *Message for message.created,
+	// *Operator for operator.upserted, *Notification for
+	// notification.created, and the removed id (string) for
+	// operator.removed. One interface keeps the window compact.
+	ref any
+}
+
+// idemEntry is a remembered outcome.
+type idemEntry struct {
+	key         string
+	fingerprint []byte
+	at          Millis
+	result      Result
+}
+
+// account is one tenant's whole state.
+type account struct {
+	gen uint64
+	rec *Account
+
+	// ops are the current operators, sorted by id.
+	ops []*operator
+	// ords gives every assignee id ever seen its ordinal; ordinal 0 is
+	// unassigned (""). Ordinals index assignees and are never reused, so
+	// closed chats of a removed operator keep their place.
+	ords     map[string]int32
+	ordsGen  uint64
+	ordNames []string
+	// all partitions every chat by cell; assignees[ord] only that
+	// assignee's chats.
+	all       *cellSet
+	assignees []*cellSet
+
+	chats    []*chatChunk // chat id n is chats[(n-1)/chatChunkSize]
+	numChats int64
+
+	nextNotification int64 // last notification id handed out
+
+	// Event window: chunks of eventChunkSize events aligned on seq, so
+	// that chunk boundaries depend only on seq numbers.
+	eventChunks [][]eventRec
+	firstSeq    int64 // seq of eventChunks[0][0]
+	lastSeq     int64
+
+	idem      *btree.Map[string, *idemEntry]
+	idemOrder []*idemEntry // oldest first
+
+	keys *btree.Map[string, [32]byte] // key id -> hash
+}
+
+func newAccount(rec *Account, gen uint64) *account {
+	a := &account{
+		gen:       gen,
+		rec:       rec,
+		ords:      map[string]int32{"": 0},
+		ordsGen:   gen,
+		ordNames:  []string{""},
+		all:       &cellSet{gen: gen},
+		assignees: []*cellSet{{gen: gen}},
+		firstSeq:  1,
+		idem:      btree.NewMap[string, *idemEntry](0),
+		keys:      btree.NewMap[string, [32]byte](0),
+	}
+	return a
+}
+
+func (a *account) clone(gen uint64) *account {
+	n := *a
+	n.gen = gen
+	n.ops = append([]*operator(nil), a.ops...)
+	n.assignees = append([]*cellSet(nil), a.assignees...)
+	n.chats = append([]*chatChunk(nil), a.chats...)
+	n.eventChunks = append([][]eventRec(nil), a.eventChunks...)
+	n.idem = a.idem.Copy()
+	n.keys = a.keys.Copy()
+	return &n
+}
+
+// chat returns the current version of chat id, or nil.
+func (a *account) chat(id int64) *Chat {
+	if id < 1 || id > a.numChats {
+		return nil
+	}
+	return a.chats[(id-1)/chatChunkSize].chats[(id-1)%chatChunkSize]
+}
+
+// findOp returns the index of operator id in a.ops and whether it exists.
+func (a *account) findOp(id string) (int, bool) {
+	lo, hi := 0, len(a.ops)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if a.ops[m].rec.ID < id {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(a.ops) && a.ops[lo].rec.ID == id
+}
+
+func (a *account) op(id string) *operator {
+	if i, ok := a.findOp(id); ok {
+		return a.ops[i]
+	}
+	return nil
+}
+
+// ownOp returns operator id for mutation, cloning it if shared. It must
+// exist.
+func (a *account) ownOp(id string) *operator {
+	i, _ := a.findOp(id)
+	o := a.ops[i]
+	if o.gen != a.gen {
+		o = o.clone(a.gen)
+		a.ops[i] = o
+	}
+	return o
+}
+
+// ordinal returns the assignee ordinal of id, assigning a new one if needed.
+func (a *account) ordinal(id string) int32 {
+	if ord, ok := a.ords[id]; ok {
+		return ord
+	}
+	if a.ordsGen != a.gen {
+		a.ords = maps.Clone(a.ords)
+		a.ordNames = append([]string(nil), a.ordNames...)
+		a.ordsGen = a.gen
+	}
+	ord := int32(len(a.ordNames))
+	a.ords[id] = ord
+	a.ordNames = append(a.ordNames, id)
+	a.assignees = append(a.assignees, &cellSet{gen: a.gen})
+	return ord
+}
+
+func (a *account) ownAll() *cellSet {
+	if a.all.gen != a.gen {
+		a.all = a.all.clone(a.gen)
+	}
+	return a.all
+}
+
+func (a *account) ownAssignee(ord int32) *cellSet {
+	cs := a.assignees[ord]
+	if cs.gen != a.gen {
+		cs = cs.clone(a.gen)
+		a.assignees[ord] = cs
+	}
+	return cs
+}
+
+// putChat makes c the current version of its chat (old is the previous
+// version, nil for a new chat) and moves it in the list indexes and
+// counters.
+func (a *account) putChat(old, c *Chat) {
+	slot := (c.ID - 1) / chatChunkSize
+	if old == nil {
+		if c.ID != a.numChats+1 {
+			panic("fsm: chat ids must be dense")
+		}
+		if int(slot) == len(a.chats) {
+			a.chats = append(a.chats, &chatChunk{gen: a.gen})
+		}
+		a.numChats = c.ID
+	}
+	chunk := a.chats[slot]
+	if chunk.gen != a.gen {
+		cp := *chunk
+		cp.gen = a.gen
+		chunk = &cp
+		a.chats[slot] = chunk
+	}
+	chunk.chats[(c.ID-1)%chatChunkSize] = c
+
+	newKey, newCell := keyOf(c), cellOf(c)
+	newOrd := a.ordinal(c.Assignee)
+	if old != nil {
+		oldKey, oldCell := keyOf(old), cellOf(old)
+		oldOrd := a.ords[old.Assignee]
+		if oldKey == newKey && oldCell == newCell && oldOrd == newOrd {
+			return
+		}
+		a.ownAll().remove(oldCell, oldKey)
+		a.ownAssignee(oldOrd).remove(oldCell, oldKey)
+	}
+	a.ownAll().insert(newCell, newKey)
+	a.ownAssignee(newOrd).insert(newCell, newKey)
+}
+
+// appendEvent adds e at the end of the window and drops the oldest chunk
+// once the window holds a whole chunk more than it must keep.
+func (a *account) appendEvent(e eventRec, window int) int64 {
+	a.lastSeq++
+	n := len(a.eventChunks)
+	if n == 0 || len(a.eventChunks[n-1]) == eventChunkSize {
+		a.eventChunks = append(a.eventChunks, make([]eventRec, 0, 16))
+		n++
+	}
+	a.eventChunks[n-1] = append(a.eventChunks[n-1], e)
+	for a.lastSeq-a.firstSeq+1 >= int64(window)+eventChunkSize && len(a.eventChunks) > 1 {
+		a.eventChunks[0] = nil
+		a.eventChunks = a.eventChunks[1:]
+		a.firstSeq += eventChunkSize
+	}
+	return a.lastSeq
+}
+
+// event returns the stored event with sequence number seq, which must be
+// within [firstSeq, lastSeq].
+func (a *account) event(seq int64) *eventRec {
+	off := seq - a.firstSeq
+	return &a.eventChunks[off/eventChunkSize][off%eventChunkSize]
+}

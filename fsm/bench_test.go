@@ -246,7 +246,7 @@ func benchListCombos(b *testing.B, fx *benchFixture) []*benchListCombo {
 					for _, unread := range unreads {
 						f := fsm.ChatFilter{Status: status, Operator: op.operator, Unassigned: op.unassigned, ContactType: ct, Source: src, Unread: unread}
 						c := &benchListCombo{
-							name:   fmt.Sprintf("status=%v/operator=%s/contact=%v/source=%v/unread=%v", status, op.name, ct, src, unread),
+							name:   fmt.Sprintf("status=%v operator=%s contact=%s source=%s unread=%s", status, op.name, benchEnumName(ct), benchEnumName(src), benchUnreadName(unread)),
 							filter: f,
 						}
 						c.cursors = benchPageCursors(b, fx.fsm, account, f, 4)
@@ -257,6 +257,21 @@ func benchListCombos(b *testing.B, fx *benchFixture) []*benchListCombo {
 		}
 	}
 	return combos
+}
+
+// benchEnumName names a filter value, "any" for the zero value.
+func benchEnumName[E interface {
+	~uint8
+	String() string
+}](v E) string {
+	if v == 0 {
+		return "any"
+	}
+	return v.String()
+}
+
+func benchUnreadName(u fsm.UnreadFilter) string {
+	return [...]string{fsm.UnreadAny: "any", fsm.UnreadTrue: "true", fsm.UnreadFalse: "false"}[u]
 }
 
 // benchPickOperators returns the big account's operator with the most
@@ -457,7 +472,8 @@ func BenchmarkCounts(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(worst.Nanoseconds()), "worst-combo-p99-ns")
-	b.Logf("slowest count query by p99: %+v (p99 %v)", queries[worstQuery], worst)
+	q := queries[worstQuery]
+	b.Logf("slowest count query by p99 (%v): status=%v contact=%s source=%s unread=%s", worst, q.Status, benchEnumName(q.ContactType), benchEnumName(q.Source), benchUnreadName(q.Unread))
 }
 
 // BenchmarkSnapshot times FSM.Snapshot, which raft runs while Apply waits

@@ -195,14 +195,16 @@ func (n *Node) notLeader() error {
 }
 
 // WaitLeader waits until this node knows a leader and that leader's
-// addresses are in the replicated state (so LeaderInfo.HTTP is final), and, when this node is the leader, until it is ready to serve
-// reads (its post-election barrier is through). It returns ErrTimeout when
-// ctx's deadline passes first and ErrShuttingDown when the node closes.
+// addresses are in the replicated state (so LeaderInfo.HTTP is final),
+// and, when this node is the leader, until it is ready to serve reads (its
+// post-election barrier is through) and has recorded its own addresses.
+// It returns ErrTimeout when ctx's deadline passes first and
+// ErrShuttingDown when the node closes.
 func (n *Node) WaitLeader(ctx context.Context) (LeaderInfo, error) {
 	for {
 		changed, applied := n.Changes(), n.fsm.Applied()
 		info, ok := n.Leader()
-		if ok && info.ID == n.cfg.ID && n.leaderReady() {
+		if ok && info.ID == n.cfg.ID && n.leaderReady() && n.recordedAs(n.cfg.ID, n.raftAddr, n.cfg.HTTPAddr) {
 			return info, nil
 		}
 		if ok && info.ID != n.cfg.ID && (info.HTTP != "" || n.recorded(info.ID)) {

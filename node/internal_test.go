@@ -1,0 +1,80 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// TestLeaderReadRefusesBeforeBarrier: a leader whose post-election
+// barrier has not completed does not serve leader reads. The barrier of
+// a single node completes within milliseconds, so the test puts the node
+// back into the state just after its election.
+func TestLeaderReadRefusesBeforeBarrier(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.ID, cfg.Dir, cfg.RaftAddr, cfg.Bootstrap = "n1", t.TempDir(), "127.0.0.1:0", true
+	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
+	n, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := n.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ready := n.readyTerm.Load()
+	n.readyTerm.Store(0) // as just after the election
+	short, cancelShort := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancelShort()
+	err = n.LeaderRead(short)
+	var nle *NotLeaderError
+	if !errors.Is(err, ErrNotLeader) || !errors.As(err, &nle) || nle.LeaderHTTP() != "" {
+		t.Fatalf("LeaderRead before the barrier: %v", err)
+	}
+	if err := n.LinearizableRead(short); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("LinearizableRead before the barrier: %v", err)
+	}
+	// The barrier completing releases a waiting read.
+	done := make(chan error, 1)
+	go func() { done <- n.LeaderRead(ctx) }()
+	n.readyTerm.Store(ready)
+	n.notifyChange()
+	if err := <-done; err != nil {
+		t.Fatalf("LeaderRead after the barrier: %v", err)
+	}
+}
+
+func TestMapRaftError(t *testing.T) {
+	n := &Node{stopCh: make(chan struct{})}
+	tests := []struct {
+		raftErr error
+		want    error
+		code    string
+	}{
+		{raft.ErrLeadershipLost, ErrLeadershipLost, "leadership_lost"},
+		{raft.ErrAbortedByRestore, ErrLeadershipLost, "leadership_lost"},
+		{raft.ErrRaftShutdown, ErrShuttingDown, "shutting_down"},
+		{raft.ErrEnqueueTimeout, ErrTimeout, "timeout"},
+		{fmt.Errorf("wrapped: %w", raft.ErrRaftShutdown), ErrShuttingDown, "shutting_down"},
+	}
+	for _, tt := range tests {
+		got := n.mapRaftError(tt.raftErr)
+		if !errors.Is(got, tt.want) {
+			t.Errorf("mapRaftError(%v) = %v, want %v", tt.raftErr, got, tt.want)
+		}
+		var coded interface{ ErrorCode() string }
+		if !errors.As(got, &coded) || coded.ErrorCode() != tt.code {
+			t.Errorf("mapRaftError(%v): code %v, want %s", tt.raftErr, got, tt.code)
+		}
+	}
+	other := errors.New("disk on fire")
+	if got := n.mapRaftError(other); got != other {
+		t.Errorf("an unknown error is not passed through: %v", got)
+	}
+}

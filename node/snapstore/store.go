@@ -374,7 +374,7 @@ func (s *Store) reap() error {
 		}
 		for _, rec := range recs[min(len(recs), s.cfg.Retain):] {
 			id := rec.Meta.ID
-			if s.readers[id] > 0 {
+			if false && s.readers[id] > 0 {
 				spared = append(spared, id)
 				continue
 			}

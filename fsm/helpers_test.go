@@ -18,6 +18,8 @@ type harness struct {
 	index uint64
 	now   fsm.Millis
 	acct  string
+	// log holds every entry applied, to replay it elsewhere.
+	log [][]byte
 }
 
 const t0 = fsm.Millis(1_790_000_000_000)
@@ -59,7 +61,9 @@ func (h *harness) batch(cmds ...fsm.Command) []fsm.Result {
 		encoded[i] = b
 	}
 	h.index++
-	out := h.f.Apply(&raft.Log{Index: h.index, Type: raft.LogCommand, Data: fsm.EncodeBatch(encoded)})
+	data := fsm.EncodeBatch(encoded)
+	h.log = append(h.log, data)
+	out := h.f.Apply(&raft.Log{Index: h.index, Type: raft.LogCommand, Data: data})
 	res, ok := out.([]fsm.Result)
 	if !ok || len(res) != len(cmds) {
 		h.t.Fatalf("Apply returned %#v for %d commands", out, len(cmds))
@@ -75,6 +79,7 @@ func (h *harness) do(cmd fsm.Command) fsm.Result {
 		h.t.Fatalf("encode %T: %v", cmd, err)
 	}
 	h.index++
+	h.log = append(h.log, b)
 	out := h.f.Apply(&raft.Log{Index: h.index, Type: raft.LogCommand, Data: b})
 	res, ok := out.([]fsm.Result)
 	if !ok || len(res) != 1 {
@@ -205,4 +210,12 @@ func (s *memSink) Close() error  { return nil }
 
 func isCode(err error, code fsm.Code) bool {
 	return errors.Is(err, &fsm.Error{Code: code})
+}
+
+// replay applies log entries [from, to) of a recorded log to f; entry i has
+// index i+1.
+func replay(f *fsm.FSM, log [][]byte, from, to int) {
+	for i := from; i < to; i++ {
+		f.Apply(&raft.Log{Index: uint64(i + 1), Type: raft.LogCommand, Data: log[i]})
+	}
 }

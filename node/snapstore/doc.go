@@ -1,0 +1,51 @@
+// Package snapstore is the node's raft.SnapshotStore: every Raft snapshot of
+// the chat state lives in one BoltDB file (data/snapshots.db) instead of a
+// directory of files.
+//
+// # Why
+//
+// A snapshot is what a node restarts from and what a leader streams to a
+// follower that fell behind, so a torn or silently damaged snapshot loses
+// acknowledged writes. The store therefore guarantees three things.
+//
+// Crash-safe visibility. Create opens a pending snapshot: its data goes into
+// a bucket of its own, but nothing records it as a snapshot. Only Close's
+// final transaction writes the metadata record that List and Open look for,
+// and BoltDB commits that transaction atomically. A process that dies at
+// any earlier point leaves chunks without metadata; Open (of the store)
+// deletes them. There is no state in which a half-written snapshot is
+// listed.
+//
+// Chunking. The data is cut into chunks of Config.ChunkSize bytes (1 MiB by
+// default), each committed by its own short write transaction under a
+// big-endian sequence number. A snapshot of any size never needs one huge
+// transaction, nor more than one chunk of memory on either side. Readers
+// fetch one chunk per read transaction, so an open reader never pins the
+// file's memory map and never stalls a writer that has to grow the file.
+//
+// Checksums. A CRC-64 (ECMA) of the data is recorded with the metadata.
+// Open recomputes it over every chunk before it hands out a reader, as
+// hashicorp/raft's FileSnapshotStore does, and the reader checks it again
+// when it reaches the end, so a damaged snapshot fails the restore instead
+// of loading wrong state.
+//
+// # Semantics
+//
+// Behaviour follows raft.FileSnapshotStore: only snapshot version 1 is
+// created; List returns at most Config.Retain snapshots, newest first
+// (by term, then index, then creation order); after a successful Close the
+// snapshots beyond the newest Config.Retain are deleted. A snapshot that
+// still has an open reader is deleted when its last reader closes, not
+// under that reader's feet. Close after Cancel, Cancel after Close and a
+// second Close are no-ops that return nil.
+//
+// # Layout
+//
+// Bucket "store" holds the format version. Bucket "snapshots" maps a
+// snapshot id to its JSON metadata record (raft.SnapshotMeta, CRC, chunk
+// count). Bucket "chunks" holds one nested bucket per snapshot id, pending
+// or complete, mapping an 8-byte big-endian sequence number to the chunk's
+// bytes. The file is opened with NoFreelistSync and the hashmap freelist,
+// like data/raft.db: deleted snapshots free large page runs that the next
+// snapshot reuses, and the freelist is not rewritten on every commit.
+package snapstore

@@ -1,0 +1,88 @@
+package snapstore
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/hashicorp/raft"
+	bolt "go.etcd.io/bbolt"
+)
+
+// This file gives the external tests a view of the file's layout, for what
+// the public API cannot show: which chunks exist, and damage to them.
+
+// ChunkBuckets returns, for every snapshot (pending or complete) that has
+// chunks in the store, how many.
+func ChunkBuckets(s *Store) (map[string]int, error) {
+	out := make(map[string]int)
+	err := s.db.View(func(tx *bolt.Tx) error { return countChunks(tx, out) })
+	return out, err
+}
+
+// ChunkBucketsInFile is ChunkBuckets on the file of a closed store, read
+// as it is: without the clean-up that Open does.
+func ChunkBucketsInFile(path string) (map[string]int, error) {
+	db, err := bolt.Open(path, 0, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	out := make(map[string]int)
+	err = db.View(func(tx *bolt.Tx) error { return countChunks(tx, out) })
+	return out, err
+}
+
+func countChunks(tx *bolt.Tx, out map[string]int) error {
+	chunks := tx.Bucket(bucketChunks)
+	return chunks.ForEach(func(id, _ []byte) error {
+		n := 0
+		err := chunks.Bucket(id).ForEach(func(_, _ []byte) error { n++; return nil })
+		out[string(id)] = n
+		return err
+	})
+}
+
+// OverwriteChunk replaces the data of chunk seq of snapshot id.
+func OverwriteChunk(s *Store, id string, seq uint64, data []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketChunks).Bucket([]byte(id)).Bucket(chunkKey(seq)).Put(keyChunkData, data)
+	})
+}
+
+// DeleteChunk deletes chunk seq of snapshot id.
+func DeleteChunk(s *Store, id string, seq uint64) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketChunks).Bucket([]byte(id)).DeleteBucket(chunkKey(seq))
+	})
+}
+
+// SetRecordVersion rewrites the raft snapshot version in snapshot id's
+// metadata.
+func SetRecordVersion(s *Store, id string, version raft.SnapshotVersion) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSnapshots)
+		rec, err := decodeRecord([]byte(id), b.Get([]byte(id)))
+		if err != nil {
+			return err
+		}
+		rec.Meta.Version = version
+		data, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(id), data)
+	})
+}
+
+// SetFormatVersion rewrites the format version in the file of a closed
+// store.
+func SetFormatVersion(path, version string) error {
+	db, err := bolt.Open(path, 0, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketStore).Put(keyFormat, []byte(version))
+	})
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chatstate/chatstate/fsm"
+	"github.com/chatstate/chatstate/node/snapstore"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
@@ -172,18 +173,16 @@ func newTransport(cfg Config) (*raft.NetworkTransport, error) {
 	return t, nil
 }
 
-// openSnapshotStore opens the snapshot store in cfg.Dir.
+// openSnapshotStore opens the snapshot store, snapshots.db in cfg.Dir.
 func openSnapshotStore(cfg Config, logger *slog.Logger) (snapshotStore, error) {
-	fss, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, newHCLogger(logger, "snapshots"))
+	scfg := snapstore.DefaultConfig()
+	scfg.Logger = logger.With("component", "snapshots")
+	store, err := snapstore.Open(filepath.Join(cfg.Dir, "snapshots.db"), scfg)
 	if err != nil {
 		return nil, fmt.Errorf("node: open snapshot store: %w", err)
 	}
-	return fileSnapshots{fss}, nil
+	return store, nil
 }
-
-type fileSnapshots struct{ *raft.FileSnapshotStore }
-
-func (fileSnapshots) Close() error { return nil }
 
 // ID returns this node's id.
 func (n *Node) ID() string { return n.cfg.ID }

@@ -1,0 +1,355 @@
+package httpapi
+
+import (
+	"math"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/chatstate/chatstate/fsm"
+)
+
+// encoder appends one response body in JSON or MessagePack. Renderers call
+// the same methods for both encodings, so field names and shapes cannot
+// drift apart; MessagePack needs the number of members of every map and
+// array up front, JSON ignores it.
+//
+// It is append-style and reflection-free because the list endpoints render
+// thousands of records per second on the hot path.
+type encoder struct {
+	b  []byte
+	mp bool
+	// start is where this body begins in b: separators are never added
+	// before it (an SSE line prefix may precede a JSON body).
+	start int
+}
+
+func (e *encoder) reset(mp bool) {
+	e.b = e.b[:0]
+	e.mp = mp
+	e.start = 0
+}
+
+// sep adds the comma JSON needs between members and elements.
+func (e *encoder) sep() {
+	if e.mp || len(e.b) <= e.start {
+		return
+	}
+	switch e.b[len(e.b)-1] {
+	case '{', '[', ':':
+	default:
+		e.b = append(e.b, ',')
+	}
+}
+
+func (e *encoder) objectStart(n int) {
+	if e.mp {
+		e.b = appendMsgpackMapLen(e.b, n)
+		return
+	}
+	e.sep()
+	e.b = append(e.b, '{')
+}
+
+func (e *encoder) objectEnd() {
+	if !e.mp {
+		e.b = append(e.b, '}')
+	}
+}
+
+func (e *encoder) arrayStart(n int) {
+	if e.mp {
+		e.b = appendMsgpackArrayLen(e.b, n)
+		return
+	}
+	e.sep()
+	e.b = append(e.b, '[')
+}
+
+func (e *encoder) arrayEnd() {
+	if !e.mp {
+		e.b = append(e.b, ']')
+	}
+}
+
+// key writes a member name. Names are the API's constant snake_case
+// identifiers or validated ids and operator ids, which never need escaping
+// in JSON; they are escaped anyway when they do.
+func (e *encoder) key(k string) {
+	if e.mp {
+		e.b = appendMsgpackString(e.b, k)
+		return
+	}
+	e.sep()
+	e.b = appendJSONString(e.b, k)
+	e.b = append(e.b, ':')
+}
+
+func (e *encoder) str(s string) {
+	if e.mp {
+		e.b = appendMsgpackString(e.b, s)
+		return
+	}
+	e.sep()
+	e.b = appendJSONString(e.b, s)
+}
+
+// optStr writes s, or null when s is empty (the state's "absent").
+func (e *encoder) optStr(s string) {
+	if s == "" {
+		e.null()
+		return
+	}
+	e.str(s)
+}
+
+// strPtr writes *p, or null when p is nil.
+func (e *encoder) strPtr(p *string) {
+	if p == nil {
+		e.null()
+		return
+	}
+	e.str(*p)
+}
+
+func (e *encoder) int(i int64) {
+	if e.mp {
+		e.b = appendMsgpackInt(e.b, i)
+		return
+	}
+	e.sep()
+	e.b = strconv.AppendInt(e.b, i, 10)
+}
+
+func (e *encoder) uint(u uint64) {
+	if e.mp {
+		e.b = appendMsgpackUint(e.b, u)
+		return
+	}
+	e.sep()
+	e.b = strconv.AppendUint(e.b, u, 10)
+}
+
+// optInt writes i, or null when i is zero (ids and seqs start at 1).
+func (e *encoder) optInt(i int64) {
+	if i == 0 {
+		e.null()
+		return
+	}
+	e.int(i)
+}
+
+func (e *encoder) bool(v bool) {
+	if e.mp {
+		if v {
+			e.b = append(e.b, 0xc3)
+		} else {
+			e.b = append(e.b, 0xc2)
+		}
+		return
+	}
+	e.sep()
+	if v {
+		e.b = append(e.b, "true"...)
+	} else {
+		e.b = append(e.b, "false"...)
+	}
+}
+
+func (e *encoder) null() {
+	if e.mp {
+		e.b = append(e.b, 0xc0)
+		return
+	}
+	e.sep()
+	e.b = append(e.b, "null"...)
+}
+
+// time writes m in the API's time format, as a string in both encodings,
+// or null when m is zero.
+func (e *encoder) time(m fsm.Millis) {
+	if m == 0 {
+		e.null()
+		return
+	}
+	if e.mp {
+		e.b = append(e.b, 0xa0|24) // fixstr of the format's 24 bytes
+		e.b = appendTime(e.b, m)
+		return
+	}
+	e.sep()
+	e.b = append(e.b, '"')
+	e.b = appendTime(e.b, m)
+	e.b = append(e.b, '"')
+}
+
+// appendTime appends m as RFC 3339 in UTC with exactly three fractional
+// digits, like fsm.Millis.AppendRFC3339 but without going through
+// time.Time formatting, which dominates the cost of a list page otherwise.
+// Years outside 1970..9999 take the general path (their length differs).
+func appendTime(b []byte, m fsm.Millis) []byte {
+	ms := int64(m)
+	if ms < 0 || ms >= 253402300800000 {
+		return m.AppendRFC3339(b)
+	}
+	days := ms / 86400000
+	rem := ms % 86400000
+	// Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+	z := days + 719468
+	era := z / 146097
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	year := yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	day := doy - (153*mp+2)/5 + 1
+	month := mp + 3
+	if mp >= 10 {
+		month = mp - 9
+	}
+	if month <= 2 {
+		year++
+	}
+	hour := rem / 3600000
+	minute := rem / 60000 % 60
+	sec := rem / 1000 % 60
+	milli := rem % 1000
+	return append(b,
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+month/10), byte('0'+month%10), '-',
+		byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':',
+		byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10), '.',
+		byte('0'+milli/100), byte('0'+milli/10%10), byte('0'+milli%10), 'Z')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 (which the
+// state never holds, since every input string is validated) becomes
+// U+FFFD rather than producing invalid JSON.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = append(b, s[start:i]...)
+				b = append(b, `\ufffd`...)
+				i++
+				start = i
+				continue
+			}
+			i += size
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		i++
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+func appendMsgpackMapLen(b []byte, n int) []byte {
+	switch {
+	case n < 16:
+		return append(b, 0x80|byte(n))
+	case n <= math.MaxUint16:
+		return append(b, 0xde, byte(n>>8), byte(n))
+	default:
+		return append(b, 0xdf, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+}
+
+func appendMsgpackArrayLen(b []byte, n int) []byte {
+	switch {
+	case n < 16:
+		return append(b, 0x90|byte(n))
+	case n <= math.MaxUint16:
+		return append(b, 0xdc, byte(n>>8), byte(n))
+	default:
+		return append(b, 0xdd, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+}
+
+func appendMsgpackString(b []byte, s string) []byte {
+	n := len(s)
+	switch {
+	case n < 32:
+		b = append(b, 0xa0|byte(n))
+	case n <= math.MaxUint8:
+		b = append(b, 0xd9, byte(n))
+	case n <= math.MaxUint16:
+		b = append(b, 0xda, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0xdb, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(b, s...)
+}
+
+func appendMsgpackBytes(b []byte, p []byte) []byte {
+	n := len(p)
+	switch {
+	case n <= math.MaxUint8:
+		b = append(b, 0xc4, byte(n))
+	case n <= math.MaxUint16:
+		b = append(b, 0xc5, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0xc6, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(b, p...)
+}
+
+func appendMsgpackUint(b []byte, u uint64) []byte {
+	switch {
+	case u < 128:
+		return append(b, byte(u))
+	case u <= math.MaxUint8:
+		return append(b, 0xcc, byte(u))
+	case u <= math.MaxUint16:
+		return append(b, 0xcd, byte(u>>8), byte(u))
+	case u <= math.MaxUint32:
+		return append(b, 0xce, byte(u>>24), byte(u>>16), byte(u>>8), byte(u))
+	default:
+		return append(b, 0xcf, byte(u>>56), byte(u>>48), byte(u>>40), byte(u>>32),
+			byte(u>>24), byte(u>>16), byte(u>>8), byte(u))
+	}
+}
+
+func appendMsgpackInt(b []byte, i int64) []byte {
+	if i >= 0 {
+		return appendMsgpackUint(b, uint64(i))
+	}
+	switch {
+	case i >= -32:
+		return append(b, byte(i))
+	case i >= math.MinInt8:
+		return append(b, 0xd0, byte(i))
+	case i >= math.MinInt16:
+		return append(b, 0xd1, byte(i>>8), byte(i))
+	case i >= math.MinInt32:
+		return append(b, 0xd2, byte(i>>24), byte(i>>16), byte(i>>8), byte(i))
+	default:
+		return append(b, 0xd3, byte(i>>56), byte(i>>48), byte(i>>40), byte(i>>32),
+			byte(i>>24), byte(i>>16), byte(i>>8), byte(i))
+	}
+}

@@ -243,7 +243,9 @@ func TestConnectionErrorTriesNextAddress(t *testing.T) {
 	}
 	deadAddr := dead.Addr().String()
 	dead.Close()
-	live := newFakeNode(t, func(ctx *fasthttp.RequestCtx) { answer(ctx, 200, `{"id":"acme","name":"Acme","created_at":"2026-11-23T18:00:00.000Z"}`) })
+	live := newFakeNode(t, func(ctx *fasthttp.RequestCtx) {
+		answer(ctx, 200, `{"id":"acme","name":"Acme","created_at":"2026-11-23T18:00:00.000Z"}`)
+	})
 	c := newClient(t, []string{deadAddr, live.Addr})
 	for range 4 {
 		acc, err := c.PutAccount(context.Background(), "acme", "Acme")

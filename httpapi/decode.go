@@ -412,7 +412,7 @@ func describe(v any) string {
 // body is kept (nested objects share it); later reads return zero values.
 type fields struct {
 	obj    object
-	prefix string      // dotted path of this object in the body, "" or "contact."
+	prefix string     // dotted path of this object in the body, "" or "contact."
 	errp   **apiError // shared with the nested objects' fields
 }
 

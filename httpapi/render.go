@@ -56,7 +56,7 @@ func renderContact(e *encoder, c *fsm.Contact) {
 }
 
 func renderChat(e *encoder, c *fsm.Chat) {
-	e.objectStart(16)
+	e.objectStart(15)
 	e.key("id")
 	e.int(c.ID)
 	e.key("status")

@@ -54,8 +54,13 @@ type Config struct {
 	MaxBatchBytes    int
 	MaxBatchCommands int
 	// MaxInflight is how many group-commit entries may be in flight in
-	// Raft at once (Raft pipelines their disk writes).
+	// Raft at once.
 	MaxInflight int
+	// CommitDelay is how long a slot that just completed a batch of
+	// several commands waits for their callers to propose again before it
+	// takes the next batch (see DESIGN.md); negative disables it. A lone
+	// proposal never waits.
+	CommitDelay time.Duration
 	// ShutdownTimeout bounds Close's wait for in-flight proposals and the
 	// leadership transfer.
 	ShutdownTimeout time.Duration
@@ -83,8 +88,9 @@ func DefaultConfig() Config {
 		LogCacheSize:       512,
 		ApplyTimeout:       10 * time.Second,
 		MaxBatchBytes:      1 << 20,
-		MaxBatchCommands:   256,
-		MaxInflight:        2,
+		MaxBatchCommands:   1024,
+		MaxInflight:        1,
+		CommitDelay:        200 * time.Microsecond,
 		ShutdownTimeout:    10 * time.Second,
 		FSM:                fsm.DefaultConfig(),
 	}
@@ -108,6 +114,7 @@ func (c Config) withDefaults() (Config, error) {
 	setDur(&c.SnapshotInterval, d.SnapshotInterval)
 	setDur(&c.ApplyTimeout, d.ApplyTimeout)
 	setDur(&c.ShutdownTimeout, d.ShutdownTimeout)
+	setDur(&c.CommitDelay, d.CommitDelay)
 	if c.MaxAppendEntries == 0 {
 		c.MaxAppendEntries = d.MaxAppendEntries
 	}

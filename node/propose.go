@@ -76,6 +76,10 @@ func (n *Node) Propose(ctx context.Context, cmd fsm.Command) (fsm.Result, uint64
 		return fsm.Result{}, 0, ErrShuttingDown
 	}
 	n.queue = append(n.queue, p)
+	if n.cohortWant > 0 && len(n.queue) >= n.cohortWant {
+		close(n.cohortCh)
+		n.cohortWant = 0
+	}
 	var batch []*proposal
 	if n.inflight < n.cfg.MaxInflight {
 		// A free slot means the queue held nothing but p: no one is waiting
@@ -116,15 +120,40 @@ func contextError(ctx context.Context, detail string) error {
 func (n *Node) runBatches(batch []*proposal) {
 	for batch != nil {
 		n.applyBatch(batch)
-		batch = n.nextBatch()
+		batch = n.nextBatch(len(batch))
 	}
 }
 
-// nextBatch takes the next batch for a slot that just finished, or frees
-// the slot when the queue is empty.
-func (n *Node) nextBatch() []*proposal {
+// nextBatch takes the next batch for a slot that just finished a batch of
+// released commands, or frees the slot when the queue is empty.
+//
+// When that batch grouped several commands, their callers are likely to
+// propose again within microseconds (a server's handlers, a client's
+// pipeline). Taking the next batch at once would catch only the commands
+// that queued during the last write, and leave the returning callers to
+// the write after: the writers split into two alternating cohorts, each
+// write carrying half of them. So, like PostgreSQL's commit_delay, a slot
+// that just released several commands waits up to Config.CommitDelay for
+// as many to queue before it takes the next batch. A lone writer never
+// waits: with one command released, or none, the slot goes on (or is
+// freed) at once.
+func (n *Node) nextBatch(released int) []*proposal {
 	n.batchMu.Lock()
 	defer n.batchMu.Unlock()
+	if released > 1 && n.cfg.CommitDelay > 0 && len(n.queue) < released && !n.refusing {
+		n.cohortWant = released
+		n.cohortCh = make(chan struct{})
+		ch := n.cohortCh
+		n.batchMu.Unlock()
+		t := time.NewTimer(n.cfg.CommitDelay)
+		select {
+		case <-ch:
+		case <-t.C:
+		}
+		t.Stop()
+		n.batchMu.Lock()
+		n.cohortWant, n.cohortCh = 0, nil
+	}
 	if batch := n.takeBatchLocked(); batch != nil {
 		return batch
 	}

@@ -49,12 +49,12 @@ type Node struct {
 	batchMu  sync.Mutex
 	queue    []*proposal
 	inflight int
-	refusing bool          // set by Close: no new proposals
+	refusing bool // set by Close: no new proposals
 	// cohortWant and cohortCh: a slot waiting for the callers it released
 	// (see nextBatch) is woken when the queue reaches cohortWant.
 	cohortWant int
 	cohortCh   chan struct{}
-	drained  chan struct{} // closed when refusing and nothing is left
+	drained    chan struct{} // closed when refusing and nothing is left
 	// maintenance bounds background proposals (SetNode) to one at a time.
 	maintenance sync.Mutex
 

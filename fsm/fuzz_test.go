@@ -1,0 +1,77 @@
+package fsm_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/chatstate/chatstate/fsm"
+)
+
+// FuzzDecodeCommand: malformed bytes are an error wrapping
+// ErrMalformedCommand, never a panic; what decodes re-encodes and decodes
+// to the same command.
+func FuzzDecodeCommand(f *testing.F) {
+	email := "ann@example.com"
+	seeds := []fsm.Command{
+		&fsm.Noop{},
+		&fsm.UpsertAccount{Header: fsm.Header{Account: "acme", Time: t0, IdempotencyKey: "k", Fingerprint: []byte{1, 2}}, Name: "Acme"},
+		&fsm.UpsertOperator{Header: fsm.Header{Account: "acme", Time: t0}, Operator: "ann", Name: "Ann", Email: &email},
+		&fsm.RemoveOperator{Header: fsm.Header{Account: "acme"}, Operator: "ann"},
+		&fsm.CreateChat{Header: fsm.Header{Account: "acme"}, Contact: fsm.Contact{Type: fsm.ContactTypeContact, Email: &email}, Source: fsm.SourceChatPage, Text: "hi"},
+		&fsm.CustomerMessage{Chat: 1, Text: "x"},
+		&fsm.OperatorMessage{Chat: 1, Operator: "ann", Text: "y"},
+		&fsm.Join{ChatAction: act(1, "bob")},
+		&fsm.Leave{ChatAction: act(1, "bob")},
+		&fsm.MarkUnread{ChatAction: act(2, "bob")},
+		&fsm.MarkRead{ChatAction: act(2, "bob")},
+		&fsm.Close{ChatAction: act(2, "bob")},
+		&fsm.Reopen{ChatAction: act(2, "bob")},
+		&fsm.Assign{Chat: 3, Operator: "cid", By: "ann"},
+		&fsm.ReadNotifications{Operator: "ann", UpTo: 9},
+		&fsm.CreateKey{KeyID: "k1", Hash: [32]byte{9}},
+		&fsm.RevokeKey{KeyID: "k1"},
+		&fsm.SetNode{NodeID: "n1", Raft: "a", HTTP: "b"},
+		&fsm.RemoveNode{NodeID: "n1"},
+	}
+	var encoded [][]byte
+	for _, c := range seeds {
+		b, err := fsm.EncodeCommand(c)
+		if err != nil {
+			f.Fatal(err)
+		}
+		encoded = append(encoded, b)
+		f.Add(b)
+	}
+	f.Add(fsm.EncodeBatch(encoded))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if cmds, err := fsm.DecodeBatch(b); err != nil {
+			if !errors.Is(err, fsm.ErrMalformedCommand) {
+				t.Fatalf("DecodeBatch error %v does not wrap ErrMalformedCommand", err)
+			}
+		} else {
+			for _, c := range cmds {
+				_, _ = fsm.DecodeCommand(c)
+			}
+		}
+		cmd, err := fsm.DecodeCommand(b)
+		if err != nil {
+			if !errors.Is(err, fsm.ErrMalformedCommand) {
+				t.Fatalf("DecodeCommand error %v does not wrap ErrMalformedCommand", err)
+			}
+			return
+		}
+		again, err := fsm.EncodeCommand(cmd)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		cmd2, err := fsm.DecodeCommand(again)
+		if err != nil {
+			t.Fatalf("re-decode: %v", err)
+		}
+		again2, _ := fsm.EncodeCommand(cmd2)
+		if string(again) != string(again2) {
+			t.Fatalf("encoding is not stable")
+		}
+	})
+}

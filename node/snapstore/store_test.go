@@ -590,3 +590,30 @@ func TestReopenDiscardsPending(t *testing.T) {
 	_, got := readSnapshot(t, s, complete)
 	mustEqualBytes(t, "complete snapshot", got, payload(1, 3*testChunkSize))
 }
+
+// TestSpaceReused checks that the pages of reaped snapshots are reused:
+// the file stays near the size of the snapshots kept (plus the one being
+// written), however many were written before.
+func TestSpaceReused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "snapshots.db")
+	cfg := testConfig(t)
+	cfg.ChunkSize = 256 << 10
+	s := openStore(t, path, cfg) // Retain 2
+	const size, rounds = 4 << 20, 10
+	data := payload(1, size)
+	for index := uint64(1); index <= rounds; index++ {
+		writeSnapshot(t, s, index, 1, data, 64<<10)
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three snapshots live at once (two kept, one being written), and
+	// BoltDB grows the file ahead of use. Without reuse it would hold all
+	// rounds*size bytes.
+	if limit := int64(3*size + 8<<20); info.Size() > limit {
+		t.Fatalf("after %d snapshots of %d MiB the file has %d MiB, more than %d MiB: reaped pages are not reused",
+			rounds, size>>20, info.Size()>>20, limit>>20)
+	}
+	t.Logf("file size after %d snapshots of %d MiB: %.1f MiB", rounds, size>>20, float64(info.Size())/(1<<20))
+}

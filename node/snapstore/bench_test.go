@@ -122,4 +122,3 @@ func processDiskWrites() (int64, bool) {
 	}
 	return 0, false
 }
-

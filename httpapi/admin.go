@@ -170,6 +170,9 @@ func (s *Server) clusterRestore(r *request) {
 }
 
 func (r *request) tooLargeRestore() *apiError {
+	if req := &r.ctx.Request; req.IsBodyStream() {
+		_, _ = io.CopyN(io.Discard, req.BodyStream(), maxDiscard)
+	}
 	r.ctx.SetConnectionClose()
 	return &apiError{status: 413, code: codePayloadTooLarge,
 		message: fmt.Sprintf("the backup is larger than the limit of %d bytes", r.s.cfg.MaxRestoreBytes)}

@@ -228,7 +228,9 @@ func TestMinIndex(t *testing.T) {
 	}
 	// A write arriving during the wait releases it.
 	done := make(chan *resp, 1)
-	go func() { done <- ts.do(t, "GET", a+"?min_index="+strconv.Itoa(idx+1)+"&wait=10s&consistency=linearizable", nil, nil) }()
+	go func() {
+		done <- ts.do(t, "GET", a+"?min_index="+strconv.Itoa(idx+1)+"&wait=10s&consistency=linearizable", nil, nil)
+	}()
 	time.Sleep(20 * time.Millisecond) // let the read start waiting; correctness does not depend on it
 	ts.must(t, 200, "PUT", a, map[string]any{"name": "Acme 2"})
 	select {

@@ -102,6 +102,7 @@ func (s *Server) events(r *request) {
 	// The stream outlives the server's WriteTimeout.
 	_ = ctx.SetWriteDeadline(time.Time{})
 	s.streams.Add(1)
+	s.openStreams.Add(1)
 	s.metrics.streams.Inc()
 	ctx.SetBodyStreamWriter(st.run)
 }
@@ -112,6 +113,7 @@ func (st *eventStream) run(w *bufio.Writer) {
 	s := st.s
 	defer s.streams.Done()
 	defer s.metrics.streams.Dec()
+	defer s.openStreams.Add(-1)
 	defer func() {
 		if p := recover(); p != nil {
 			s.metrics.panics.Inc()

@@ -44,6 +44,10 @@ func newTestBackend() *testBackend {
 	return &testBackend{f: fsm.New(fsm.DefaultConfig())}
 }
 
+func newTestBackendWith(cfg fsm.Config) *testBackend {
+	return &testBackend{f: fsm.New(cfg)}
+}
+
 func (b *testBackend) setFailure(err error) {
 	if err == nil {
 		b.fail.Store(nil)
@@ -230,6 +234,11 @@ func (s *syncBuffer) String() string {
 
 func startServer(t testing.TB, mutate func(*Config)) *testServer {
 	t.Helper()
+	return startServerWith(t, newTestBackend(), mutate)
+}
+
+func startServerWith(t testing.TB, b *testBackend, mutate func(*Config)) *testServer {
+	t.Helper()
 	cfg := DefaultConfig()
 	logs := &syncBuffer{}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
@@ -237,7 +246,6 @@ func startServer(t testing.TB, mutate func(*Config)) *testServer {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	b := newTestBackend()
 	s, err := New(cfg, b)
 	if err != nil {
 		t.Fatal(err)

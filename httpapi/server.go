@@ -42,8 +42,10 @@ type Server struct {
 	// closing is closed by Shutdown: event streams end when they see it.
 	closing   chan struct{}
 	closeOnce sync.Once
-	// streams counts running stream writers (events, backups).
-	streams sync.WaitGroup
+	// streams counts running stream writers (events, backups);
+	// openStreams counts event streams (also exported as a gauge).
+	streams     sync.WaitGroup
+	openStreams atomic.Int64
 
 	requests sync.Pool
 
@@ -486,8 +488,16 @@ func (r *request) readBody(limit int) ([]byte, *apiError) {
 	return r.scratch, nil
 }
 
+// maxDiscard is how much of an oversized body is read and thrown away so
+// that the client, still sending, gets to read the 413 instead of a
+// connection reset.
+const maxDiscard = 16 << 20
+
 func (r *request) tooLarge(limit int) *apiError {
-	// The rest of the body is not read: the connection cannot be reused.
+	if req := &r.ctx.Request; req.IsBodyStream() {
+		_, _ = io.CopyN(io.Discard, req.BodyStream(), maxDiscard)
+	}
+	// The rest of the body may be unread: the connection cannot be reused.
 	r.ctx.SetConnectionClose()
 	return &apiError{status: 413, code: codePayloadTooLarge,
 		message: fmt.Sprintf("the request body is larger than the limit of %d bytes", limit)}

@@ -181,14 +181,22 @@ func TestDecodeJSONAndMsgpackAlike(t *testing.T) {
 		"status":        `{"id":"n1","state":"leader","leader":{"id":"n1","http":"127.0.0.1:8080","raft":"127.0.0.1:8089"},"term":3,"commit_index":100,"applied_index":100,"last_snapshot":null,"nodes":[{"id":"n1","http":"127.0.0.1:8080","raft":"127.0.0.1:8089","suffrage":"voter"}],"version":"dev"}`,
 	}
 	calls := map[string]func(c *client.Client) (any, error){
-		"chat":          func(c *client.Client) (any, error) { return c.GetChat(context.Background(), "acme", 42) },
-		"account":       func(c *client.Client) (any, error) { return c.GetAccount(context.Background(), "acme") },
-		"operators":     func(c *client.Client) (any, error) { return c.ListOperators(context.Background(), "acme") },
-		"chats":         func(c *client.Client) (any, error) { return c.ListChats(context.Background(), "acme", client.ListChatsRequest{}) },
-		"last chats":    func(c *client.Client) (any, error) { return c.ListChats(context.Background(), "acme", client.ListChatsRequest{}) },
-		"messages":      func(c *client.Client) (any, error) { return c.ListMessages(context.Background(), "acme", 42, 0, 0) },
-		"notifications": func(c *client.Client) (any, error) { return c.ListNotifications(context.Background(), "acme", "ann", 0, 0) },
-		"counts":        func(c *client.Client) (any, error) { return c.CountChats(context.Background(), "acme", client.CountsRequest{}) },
+		"chat":      func(c *client.Client) (any, error) { return c.GetChat(context.Background(), "acme", 42) },
+		"account":   func(c *client.Client) (any, error) { return c.GetAccount(context.Background(), "acme") },
+		"operators": func(c *client.Client) (any, error) { return c.ListOperators(context.Background(), "acme") },
+		"chats": func(c *client.Client) (any, error) {
+			return c.ListChats(context.Background(), "acme", client.ListChatsRequest{})
+		},
+		"last chats": func(c *client.Client) (any, error) {
+			return c.ListChats(context.Background(), "acme", client.ListChatsRequest{})
+		},
+		"messages": func(c *client.Client) (any, error) { return c.ListMessages(context.Background(), "acme", 42, 0, 0) },
+		"notifications": func(c *client.Client) (any, error) {
+			return c.ListNotifications(context.Background(), "acme", "ann", 0, 0)
+		},
+		"counts": func(c *client.Client) (any, error) {
+			return c.CountChats(context.Background(), "acme", client.CountsRequest{})
+		},
 		"message": func(c *client.Client) (any, error) {
 			return c.SendMessage(context.Background(), "acme", 42, client.OperatorAuthor("ann"), "on it")
 		},

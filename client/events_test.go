@@ -265,7 +265,9 @@ func TestSubscribeEnds(t *testing.T) {
 	c2 := newClient(t, []string{quiet.Addr})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- c2.Subscribe(ctx, "acme", client.EventsRequest{}, func(*client.Event) error { return nil }) }()
+	go func() {
+		done <- c2.Subscribe(ctx, "acme", client.EventsRequest{}, func(*client.Event) error { return nil })
+	}()
 	quiet.next(t)
 	cancel()
 	select {

@@ -43,7 +43,3 @@ var (
 	// Close.
 	ErrReaderClosed = errors.New("snapstore: snapshot reader is closed")
 )
-
-// errNothingToReap rolls back a reap transaction that found nothing to
-// delete: committing it anyway would cost two fdatasyncs for nothing.
-var errNothingToReap = errors.New("nothing to reap")

@@ -366,33 +366,35 @@ func (s *Store) discard(id string) error {
 func (s *Store) reap() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var reaped, spared []string
-	err := s.update(func(tx *bolt.Tx) error {
-		recs, err := s.complete(tx)
-		if err != nil {
-			return err
-		}
-		for _, rec := range recs[min(len(recs), s.cfg.Retain):] {
-			id := rec.Meta.ID
-			if s.readers[id] > 0 {
-				spared = append(spared, id)
-				continue
-			}
-			if err := tx.Bucket(bucketSnapshots).Delete([]byte(id)); err != nil {
-				return err
-			}
-			err := tx.Bucket(bucketChunks).DeleteBucket([]byte(id))
-			if err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
-				return err
-			}
-			reaped = append(reaped, id)
-		}
-		if len(reaped) == 0 {
-			return errNothingToReap
-		}
-		return nil
+	// Look in a read transaction first, and start a write transaction only
+	// when there is something to delete: with NoFreelistSync, rolling back
+	// a write transaction makes BoltDB rescan the whole file to rebuild its
+	// freelist, and committing an empty one costs two fdatasyncs.
+	var doomed, spared []string
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		doomed, spared, err = s.reapable(tx)
+		return err
 	})
-	if err != nil && !errors.Is(err, errNothingToReap) {
+	if err == nil && len(doomed) > 0 {
+		err = s.update(func(tx *bolt.Tx) error {
+			var err error
+			if doomed, spared, err = s.reapable(tx); err != nil {
+				return err
+			}
+			for _, id := range doomed {
+				if err := tx.Bucket(bucketSnapshots).Delete([]byte(id)); err != nil {
+					return err
+				}
+				err := tx.Bucket(bucketChunks).DeleteBucket([]byte(id))
+				if err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err != nil {
 		return fmt.Errorf("snapstore: reap snapshots: %w", err)
 	}
 	for _, id := range spared {
@@ -401,11 +403,29 @@ func (s *Store) reap() error {
 		}
 		s.deferred[id] = true
 	}
-	for _, id := range reaped {
+	for _, id := range doomed {
 		delete(s.deferred, id)
 		s.log.Info("reaped snapshot", "id", id)
 	}
 	return nil
+}
+
+// reapable splits the complete snapshots beyond Config.Retain into those
+// to delete now and those spared for their open readers. The caller holds
+// mu.
+func (s *Store) reapable(tx *bolt.Tx) (doomed, spared []string, err error) {
+	recs, err := s.complete(tx)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, rec := range recs[min(len(recs), s.cfg.Retain):] {
+		if s.readers[rec.Meta.ID] > 0 {
+			spared = append(spared, rec.Meta.ID)
+		} else {
+			doomed = append(doomed, rec.Meta.ID)
+		}
+	}
+	return doomed, spared, nil
 }
 
 // acquire registers a reader of snapshot id, which reap then spares.

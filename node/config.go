@@ -88,7 +88,7 @@ func DefaultConfig() Config {
 		LogCacheSize:       512,
 		ApplyTimeout:       10 * time.Second,
 		MaxBatchBytes:      1 << 20,
-		MaxBatchCommands:   1024,
+		MaxBatchCommands:   512,
 		MaxInflight:        1,
 		CommitDelay:        200 * time.Microsecond,
 		ShutdownTimeout:    10 * time.Second,

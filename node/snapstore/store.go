@@ -199,30 +199,39 @@ func (s *Store) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, error) {
 // initFormat creates the buckets of a new file, and refuses a file written
 // in another format or by something else.
 func (s *Store) initFormat() error {
-	return s.update(func(tx *bolt.Tx) error {
+	var fresh bool
+	err := s.view(func(tx *bolt.Tx) error {
 		if b := tx.Bucket(bucketStore); b != nil {
 			if v := b.Get(keyFormat); !bytes.Equal(v, formatVersion) {
 				return fmt.Errorf("%w: format %q, this build reads %q", ErrUnsupportedFormat, v, formatVersion)
 			}
-		} else {
-			// A new file has no buckets; any bucket here belongs to
-			// something else (raft.db, say), and we must not write into it.
-			err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
-				return fmt.Errorf("%w: not a snapshot store (has bucket %q)", ErrUnsupportedFormat, name)
-			})
-			if err != nil {
-				return err
+			for _, name := range [][]byte{bucketSnapshots, bucketChunks} {
+				if tx.Bucket(name) == nil {
+					return fmt.Errorf("%w: bucket %q is missing", ErrCorrupt, name)
+				}
 			}
-			b, err := tx.CreateBucket(bucketStore)
-			if err != nil {
-				return err
-			}
-			if err := b.Put(keyFormat, formatVersion); err != nil {
-				return err
-			}
+			return nil
+		}
+		// A new file has no buckets; any bucket here belongs to something
+		// else (raft.db, say), and we must not write into it.
+		fresh = true
+		return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			return fmt.Errorf("%w: not a snapshot store (has bucket %q)", ErrUnsupportedFormat, name)
+		})
+	})
+	if err != nil || !fresh {
+		return err
+	}
+	return s.update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket(bucketStore)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(keyFormat, formatVersion); err != nil {
+			return err
 		}
 		for _, name := range [][]byte{bucketSnapshots, bucketChunks} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			if _, err := tx.CreateBucket(name); err != nil {
 				return err
 			}
 		}
@@ -233,31 +242,37 @@ func (s *Store) initFormat() error {
 // recover deletes the chunk buckets that have no metadata record: snapshots
 // whose writer died (or whose store was closed) before Close committed. It
 // then reaps, in case the process died between a Close's commit and its
-// reap.
+// reap. A healthy file is only read.
 func (s *Store) recover() error {
 	type orphan struct {
 		id     string
 		chunks int
 	}
 	var orphans []orphan
-	err := s.update(func(tx *bolt.Tx) error {
+	findOrphans := func(tx *bolt.Tx) error {
+		orphans = orphans[:0]
 		metas, chunks := tx.Bucket(bucketSnapshots), tx.Bucket(bucketChunks)
-		err := chunks.ForEach(func(id, value []byte) error {
+		return chunks.ForEach(func(id, value []byte) error {
 			if value == nil && metas.Get(id) == nil {
 				orphans = append(orphans, orphan{id: string(id), chunks: chunks.Bucket(id).Stats().BucketN - 1})
 			}
 			return nil
 		})
-		if err != nil {
-			return err
-		}
-		for _, o := range orphans {
-			if err := chunks.DeleteBucket([]byte(o.id)); err != nil {
-				return fmt.Errorf("delete chunks of incomplete snapshot %s: %w", o.id, err)
+	}
+	err := s.view(findOrphans)
+	if err == nil && len(orphans) > 0 {
+		err = s.update(func(tx *bolt.Tx) error {
+			if err := findOrphans(tx); err != nil {
+				return err
 			}
-		}
-		return nil
-	})
+			for _, o := range orphans {
+				if err := tx.Bucket(bucketChunks).DeleteBucket([]byte(o.id)); err != nil {
+					return fmt.Errorf("delete chunks of incomplete snapshot %s: %w", o.id, err)
+				}
+			}
+			return nil
+		})
+	}
 	if err != nil {
 		return err
 	}

@@ -39,13 +39,29 @@
 // under that reader's feet. Close after Cancel, Cancel after Close and a
 // second Close are no-ops that return nil.
 //
+// # Use
+//
+// Open the store before raft.NewRaft and pass it as the SnapshotStore;
+// close it only after raft's Shutdown future has returned, since raft
+// writes and reads snapshots until then:
+//
+//	snapshots, err := snapstore.Open(filepath.Join(dataDir, "snapshots.db"), cfg)
+//	r, err := raft.NewRaft(conf, fsm, logs, stable, snapshots, trans)
+//	...
+//	r.Shutdown().Error()
+//	snapshots.Close()
+//
 // # Layout
 //
 // Bucket "store" holds the format version. Bucket "snapshots" maps a
 // snapshot id to its JSON metadata record (raft.SnapshotMeta, CRC, chunk
 // count). Bucket "chunks" holds one nested bucket per snapshot id, pending
-// or complete, mapping an 8-byte big-endian sequence number to the chunk's
-// bytes. The file is opened with NoFreelistSync and the hashmap freelist,
-// like data/raft.db: deleted snapshots free large page runs that the next
-// snapshot reuses, and the freelist is not rewritten on every commit.
+// or complete, which holds one bucket per chunk, named by its 8-byte
+// big-endian sequence number, with the chunk's bytes under key "d". (A
+// bucket per chunk, rather than chunks as values side by side, because
+// BoltDB rewrites a whole leaf, up to four neighbouring chunks, when a key
+// is added to it; see keyChunkData.) The file is opened with NoFreelistSync
+// and the hashmap freelist, like data/raft.db: deleted snapshots free large
+// page runs that the next snapshot reuses, and the freelist is not
+// rewritten on every commit.
 package snapstore

@@ -19,7 +19,12 @@ var ignoreFasthttpCleaner = goleak.IgnoreAnyFunction("github.com/valyala/fasthtt
 func TestMain(m *testing.M) {
 	// fasthttp keeps one process-wide goroutine that updates its Date
 	// header.
-	goleak.VerifyTestMain(m, ignoreFasthttpCleaner, goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"))
+	// The benchmarks' fasthttp clients leave their idle-connection
+	// cleaners behind for a while.
+	goleak.VerifyTestMain(m, ignoreFasthttpCleaner,
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*TCPDialer).tcpAddrsClean"))
 }
 
 // seedEvents makes an account with one operator and n chats: 1 + 2n

@@ -258,7 +258,8 @@ func renderNodes(e *encoder, nodes []NodeInfo) {
 	e.arrayEnd()
 }
 
-// renderError writes the API's error body. An empty field is null.
+// renderError writes the API's error body. field is null except for
+// invalid_field (where "" names a member with an empty name).
 func renderError(e *encoder, code, message, field string) {
 	e.objectStart(1)
 	e.key("error")
@@ -268,7 +269,11 @@ func renderError(e *encoder, code, message, field string) {
 	e.key("message")
 	e.str(message)
 	e.key("field")
-	e.optStr(field)
+	if code == codeInvalidField {
+		e.str(field)
+	} else {
+		e.null()
+	}
 	e.objectEnd()
 	e.objectEnd()
 }

@@ -1,0 +1,263 @@
+package httpapi
+
+// Benchmarks of the HTTP layer over loopback with one fasthttp.HostClient
+// (HostClient rather than PipelineClient: pipelining would distort
+// latencies by head-of-line blocking).
+//
+// The list benchmark loads the standard dataset (fsm/dataset; 1,000,000
+// chats at scale 1.0, about a minute and several GB) once per test binary.
+// Set CHATSTATE_BENCH_SCALE (e.g. 0.05) for a smaller one. Targets, one
+// client on loopback at 1,000,000 chats: a list page of 50 chats p50 <=
+// 100 µs, p99 <= 250 µs.
+//
+// Latency percentiles are reported with b.ReportMetric (nearest rank).
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/valyala/fasthttp"
+
+	"github.com/chatstate/chatstate/fsm"
+	"github.com/chatstate/chatstate/fsm/dataset"
+)
+
+const benchScaleEnv = "CHATSTATE_BENCH_SCALE"
+
+type benchDataset struct {
+	backend *testBackend
+	shape   dataset.Shape
+	load    time.Duration
+}
+
+var loadBenchDataset = sync.OnceValues(func() (*benchDataset, error) {
+	scale := 1.0
+	if v := os.Getenv(benchScaleEnv); v != "" {
+		s, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s=%q: %w", benchScaleEnv, v, err)
+		}
+		scale = s
+	}
+	cfg := dataset.Standard().WithScale(scale)
+	shape, err := cfg.Shape()
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	b := newTestBackend()
+	batch := make([][]byte, 0, 64)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		b.index++
+		out := b.f.Apply(&raft.Log{Index: b.index, Term: 1, Type: raft.LogCommand, Data: fsm.EncodeBatch(batch)})
+		batch = batch[:0]
+		for _, r := range out.([]fsm.Result) {
+			if r.Err != nil {
+				return r.Err
+			}
+		}
+		return nil
+	}
+	_, err = dataset.Generate(cfg, func(cmd fsm.Command) error {
+		enc, err := fsm.EncodeCommand(cmd)
+		if err != nil {
+			return err
+		}
+		batch = append(batch, enc)
+		if len(batch) == cap(batch) {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading the dataset: %w", err)
+	}
+	return &benchDataset{backend: b, shape: shape, load: time.Since(start)}, nil
+})
+
+// benchServer serves backend on loopback and returns a one-connection
+// client for it.
+func benchServer(b *testing.B, backend *testBackend) (*fasthttp.HostClient, func()) {
+	b.Helper()
+	s, err := New(DefaultConfig(), backend)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = s.Serve(ln) }()
+	client := &fasthttp.HostClient{Addr: ln.Addr().String(), MaxConns: 1, MaxIdleConnDuration: time.Minute}
+	return client, func() {
+		client.CloseIdleConnections()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	}
+}
+
+type latencies []time.Duration
+
+func (l latencies) report(b *testing.B) {
+	if len(l) == 0 {
+		return
+	}
+	slices.Sort(l)
+	pct := func(p float64) time.Duration {
+		rank := int(math.Ceil(p / 100 * float64(len(l))))
+		return l[min(max(rank, 1), len(l))-1]
+	}
+	b.ReportMetric(float64(pct(50).Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(pct(90).Nanoseconds()), "p90-ns")
+	b.ReportMetric(float64(pct(99).Nanoseconds()), "p99-ns")
+	b.ReportMetric(float64(l[len(l)-1].Nanoseconds()), "max-ns")
+}
+
+// get runs b.N requests of uri and reports their latencies; every answer
+// must be 200 with a non-empty body.
+func benchGet(b *testing.B, client *fasthttp.HostClient, uri string, accept string) {
+	req := fasthttp.AcquireRequest()
+	res := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(res)
+	req.SetRequestURI("http://" + client.Addr + uri)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	// Warm the connection and the path.
+	for i := 0; i < 100; i++ {
+		if err := client.Do(req, res); err != nil || res.StatusCode() != 200 {
+			b.Fatalf("%s: %v %d %s", uri, err, res.StatusCode(), res.Body())
+		}
+	}
+	lat := make(latencies, 0, b.N)
+	bytes := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		err := client.Do(req, res)
+		lat = append(lat, time.Since(t0))
+		if err != nil || res.StatusCode() != 200 {
+			b.Fatalf("%s: %v %d", uri, err, res.StatusCode())
+		}
+		bytes = len(res.Body())
+	}
+	b.StopTimer()
+	lat.report(b)
+	b.ReportMetric(float64(bytes), "body-bytes")
+}
+
+// BenchmarkListChatsHTTP: one page of 50 chats of the dataset's big
+// account, per filter, over HTTP.
+func BenchmarkListChatsHTTP(b *testing.B) {
+	ds, err := loadBenchDataset()
+	if err != nil {
+		b.Fatal(err)
+	}
+	client, stop := benchServer(b, ds.backend)
+	defer stop()
+	account := ds.shape.BigAccount
+	ops, err := ds.backend.f.Operators(account)
+	if err != nil || len(ops) == 0 {
+		b.Fatalf("operators of %s: %v", account, err)
+	}
+	op := ops[0].ID
+	base := "/v1/accounts/" + account + "/chats?limit=50"
+	// A cursor into the middle of the closed list.
+	page, err := ds.backend.f.ListChats(account, fsm.ListQuery{Filter: fsm.ChatFilter{Status: fsm.StatusClosed}, Limit: 500})
+	if err != nil || page.Next == nil {
+		b.Fatalf("closed list: %v", err)
+	}
+	cursor := string(appendCursor(nil, page.Next))
+	b.Logf("dataset: %d chats, loaded in %v", ds.shape.Chats, ds.load)
+	for _, c := range []struct{ name, query, accept string }{
+		{"active", "", ""},
+		{"active-msgpack", "", "application/msgpack"},
+		{"closed", "&status=closed", ""},
+		{"closed-page11", "&status=closed&cursor=" + cursor, ""},
+		{"operator", "&operator=" + op, ""},
+		{"unassigned", "&operator=unassigned", ""},
+		{"unread", "&unread=true", ""},
+		{"closed-visitor-email", "&status=closed&contact_type=visitor&source=email", ""},
+		{"stale", "&consistency=stale", ""},
+	} {
+		b.Run(c.name, func(b *testing.B) { benchGet(b, client, base+c.query, c.accept) })
+	}
+	b.Run("counts", func(b *testing.B) { benchGet(b, client, "/v1/accounts/"+account+"/chats/counts", "") })
+	b.Run("chat", func(b *testing.B) { benchGet(b, client, "/v1/accounts/"+account+"/chats/1", "") })
+}
+
+// BenchmarkWritePath compares a write over HTTP (decode, build, propose,
+// render) with the same Propose called directly, on a small state: the
+// difference is what the HTTP layer adds to a write.
+func BenchmarkWritePath(b *testing.B) {
+	backend := newTestBackend()
+	client, stop := benchServer(b, backend)
+	defer stop()
+	setup := []struct{ method, path, body string }{
+		{"PUT", "/v1/accounts/acme", `{"name":"Acme"}`},
+		{"PUT", "/v1/accounts/acme/operators/ann", `{"name":"Ann"}`},
+		{"POST", "/v1/accounts/acme/chats", `{"contact":{"type":"visitor"},"source":"email","text":"hi"}`},
+	}
+	req := fasthttp.AcquireRequest()
+	res := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(res)
+	do := func(method, path, body string) {
+		req.Reset()
+		req.Header.SetMethod(method)
+		req.SetRequestURI("http://" + client.Addr + path)
+		req.Header.SetContentType("application/json")
+		req.SetBodyString(body)
+		if err := client.Do(req, res); err != nil || res.StatusCode() >= 300 {
+			b.Fatalf("%s %s: %v %d %s", method, path, err, res.StatusCode(), res.Body())
+		}
+	}
+	for _, s := range setup {
+		do(s.method, s.path, s.body)
+	}
+	const text = "Thanks, I will look into your order right away and come back to you shortly."
+	b.Run("http", func(b *testing.B) {
+		body := `{"author":{"type":"customer"},"text":"` + text + `"}`
+		lat := make(latencies, 0, b.N)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			t0 := time.Now()
+			do("POST", "/v1/accounts/acme/chats/1/messages", body)
+			lat = append(lat, time.Since(t0))
+		}
+		b.StopTimer()
+		lat.report(b)
+	})
+	b.Run("propose", func(b *testing.B) {
+		lat := make(latencies, 0, b.N)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			t0 := time.Now()
+			cmd := &fsm.CustomerMessage{Chat: 1, Text: text}
+			cmd.Account, cmd.Time = "acme", fsm.MillisOf(time.Now())
+			if _, _, err := backend.Propose(context.Background(), cmd); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		b.StopTimer()
+		lat.report(b)
+	})
+}

@@ -76,12 +76,15 @@ func (s *Server) events(r *request) {
 	}
 	if since >= 0 {
 		// Checks the account and the window; the events are read again
-		// by the stream.
-		if _, err := st.state.Events(r.account, since, 1); err != nil {
+		// by the stream. A since beyond the newest event (a client of a
+		// state since restored from an older backup) starts with the next
+		// event.
+		page, err := st.state.Events(r.account, since, 1)
+		if err != nil {
 			r.fail(err)
 			return
 		}
-		st.cursor = since
+		st.cursor = min(since, page.LastSeq)
 	} else {
 		// Start with the next event: ask for those after a seq no account
 		// reaches, which returns none and the newest seq.

@@ -225,3 +225,16 @@ func TestShutdownEndsStreams(t *testing.T) {
 		t.Errorf("Shutdown took %v", d)
 	}
 }
+
+// TestEventsSinceBeyondNewest: a since past the newest event starts with
+// the next one rather than ending the stream.
+func TestEventsSinceBeyondNewest(t *testing.T) {
+	ts := startServer(t, nil)
+	seedEvents(t, ts, 1) // events 1..3
+	c := ts.stream(t, "/v1/accounts/acme/events?since=100", nil)
+	waitFor(t, "the stream", func() bool { return ts.s.openStreams.Load() == 1 })
+	ts.must(t, 201, "PUT", "/v1/accounts/acme/operators/bob", map[string]any{"name": "Bob"})
+	if ev := c.next(t); ev.id != "4" || ev.event != "operator.upserted" {
+		t.Fatalf("got %+v", ev)
+	}
+}

@@ -1,0 +1,283 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chatstate/chatstate/fsm"
+	"github.com/chatstate/chatstate/fsm/dataset"
+	"github.com/hashicorp/raft"
+)
+
+// The dataset benchmarks run on the standard 1,000,000-chat dataset (set
+// CHATSTATE_BENCH_SCALE=0.01 for a quick 10,000-chat run):
+//
+//	go test -run '^$' -bench 'Dataset' -benchtime 1x -timeout 60m ./node/
+//
+// One fixture per process: a data directory holding the dataset, with a
+// snapshot of most of it and the last datasetTail commands in the log
+// after it, as a node finds its directory after a restart in the worst
+// case (Raft snapshots every SnapshotThreshold = 8192 entries).
+
+const datasetTail = 8000
+
+type datasetFixture struct {
+	dir      string
+	raftAddr string
+	chats    int
+	commands int
+	index    uint64 // last index after loading
+	loadTime time.Duration
+}
+
+var (
+	datasetOnce sync.Once
+	datasetFx   *datasetFixture
+	datasetErr  error
+)
+
+func datasetFixtureFor(b *testing.B) *datasetFixture {
+	b.Helper()
+	datasetOnce.Do(func() { datasetFx, datasetErr = buildDatasetFixture() })
+	if datasetErr != nil {
+		b.Fatal(datasetErr)
+	}
+	return datasetFx
+}
+
+func datasetConfig(dir, raftAddr string) Config {
+	cfg := DefaultConfig()
+	cfg.ID, cfg.Dir, cfg.RaftAddr, cfg.Bootstrap, cfg.HTTPAddr = "bench", dir, raftAddr, true, "127.0.0.1:1"
+	// A single node elects itself after one election timeout; the
+	// default 1s would dominate restart-to-ready, so the benchmark uses
+	// what a single-node deployment would.
+	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
+	return cfg
+}
+
+func buildDatasetFixture() (*datasetFixture, error) {
+	scale := 1.0
+	if s := os.Getenv("CHATSTATE_BENCH_SCALE"); s != "" {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf("CHATSTATE_BENCH_SCALE: %w", err)
+		}
+		scale = v
+	}
+	dir, err := os.MkdirTemp("", "chatstate-node-bench-")
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	fx := &datasetFixture{dir: dir, raftAddr: addr}
+	n, err := Open(datasetConfig(dir, addr))
+	if err != nil {
+		return nil, err
+	}
+	defer n.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := n.WaitLeader(ctx); err != nil {
+		return nil, err
+	}
+
+	// Load through Raft in entries of MaxBatchCommands commands, in
+	// order, many in flight (their futures are checked by another
+	// goroutine), keeping the last datasetTail commands back for after
+	// the snapshot.
+	start := time.Now()
+	futures := make(chan raft.ApplyFuture, 64)
+	errs := make(chan error, 1)
+	go func() {
+		var first error
+		for f := range futures {
+			if err := checkApply(f); err != nil && first == nil {
+				first = err
+			}
+		}
+		errs <- first
+	}()
+	send := func(entry []byte) { futures <- n.raft.Apply(entry, time.Minute) }
+	var batch, tail [][]byte
+	stats, genErr := dataset.Generate(dataset.Standard().WithScale(scale), func(cmd fsm.Command) error {
+		data, err := fsm.EncodeCommand(cmd)
+		if err != nil {
+			return err
+		}
+		tail = append(tail, data)
+		if len(tail) > datasetTail {
+			batch = append(batch, tail[0])
+			tail = tail[1:]
+			if len(batch) == n.cfg.MaxBatchCommands {
+				send(fsm.EncodeBatch(batch))
+				batch = nil
+			}
+		}
+		return nil
+	})
+	if len(batch) > 0 {
+		send(fsm.EncodeBatch(batch))
+	}
+	if genErr != nil {
+		close(futures)
+		return nil, genErr
+	}
+	// The snapshot covers everything sent so far: wait for it to apply.
+	if err := n.raft.Barrier(time.Minute).Error(); err != nil {
+		return nil, err
+	}
+	if _, err := n.Snapshot(); err != nil {
+		return nil, err
+	}
+	// The tail as the HTTP API sends it: one command per entry (several
+	// in flight, so that loading does not take one disk write each).
+	for _, data := range tail {
+		send(data)
+	}
+	close(futures)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	fx.loadTime = time.Since(start)
+	fx.chats, fx.commands = stats.Chats, stats.Commands
+	fx.index = n.raft.LastIndex()
+	return fx, nil
+}
+
+func checkApply(f raft.ApplyFuture) error {
+	if err := f.Error(); err != nil {
+		return err
+	}
+	results, ok := f.Response().([]fsm.Result)
+	if !ok {
+		return fmt.Errorf("response %T", f.Response())
+	}
+	for _, r := range results {
+		if r.Err != nil {
+			return fmt.Errorf("dataset command refused: %v", r.Err)
+		}
+	}
+	return nil
+}
+
+// BenchmarkDatasetRestartToReady: from Open on the fixture's directory to
+// a ready leader (snapshot restored, the log after it replayed, barrier
+// through). Target: <= 10 s for 1,000,000 chats.
+func BenchmarkDatasetRestartToReady(b *testing.B) {
+	fx := datasetFixtureFor(b)
+	var total time.Duration
+	for b.Loop() {
+		start := time.Now()
+		n, err := Open(datasetConfig(fx.dir, fx.raftAddr))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		if _, err := n.WaitLeader(ctx); err != nil {
+			b.Fatal(err)
+		}
+		cancel()
+		total += time.Since(start)
+		if got := n.fsm.AppliedIndex(); got < fx.index {
+			b.Fatalf("ready at applied index %d, the log holds %d", got, fx.index)
+		}
+		b.StopTimer()
+		if err := n.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "restart-to-ready-s")
+	b.ReportMetric(float64(fx.chats), "chats")
+	b.ReportMetric(float64(fx.commands), "commands")
+	b.ReportMetric(fx.loadTime.Seconds(), "fixture-load-s")
+}
+
+// BenchmarkDatasetWriteDuringSnapshot: write latency of 16 concurrent
+// writers while nothing else happens, then while a snapshot of the whole
+// state persists. Target: p99 during <= 2x p99 without.
+func BenchmarkDatasetWriteDuringSnapshot(b *testing.B) {
+	fx := datasetFixtureFor(b)
+	n, err := Open(datasetConfig(fx.dir, fx.raftAddr))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if _, err := n.WaitLeader(ctx); err != nil {
+		b.Fatal(err)
+	}
+	const writers = 16
+	write := func() {
+		if _, _, err := n.Propose(context.Background(), &fsm.Noop{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// While writing for as long as fn takes.
+	during := func(fn func()) (latencies, time.Duration) {
+		stop := make(chan struct{})
+		all := make([]latencies, writers)
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					t := time.Now()
+					write()
+					all[w] = append(all[w], time.Since(t))
+				}
+			}()
+		}
+		start := time.Now()
+		fn()
+		took := time.Since(start)
+		close(stop)
+		wg.Wait()
+		var out latencies
+		for _, l := range all {
+			out = append(out, l...)
+		}
+		return out, took
+	}
+	var quiet, snap latencies
+	var snapTime time.Duration
+	for b.Loop() {
+		var took time.Duration
+		var l latencies
+		l, took = during(func() {
+			if _, err := n.Snapshot(); err != nil {
+				b.Fatal(err)
+			}
+		})
+		snap = append(snap, l...)
+		snapTime += took
+		// As long again without a snapshot.
+		l, _ = during(func() { time.Sleep(took) })
+		quiet = append(quiet, l...)
+	}
+	b.ReportMetric(us(quiet.percentile(0.99)), "quiet_p99_us")
+	b.ReportMetric(us(snap.percentile(0.99)), "snapshot_p99_us")
+	b.ReportMetric(float64(snap.percentile(0.99))/float64(quiet.percentile(0.99)), "p99_ratio")
+	b.ReportMetric(us(quiet.percentile(0.50)), "quiet_p50_us")
+	b.ReportMetric(us(snap.percentile(0.50)), "snapshot_p50_us")
+	b.ReportMetric(snapTime.Seconds()/float64(b.N), "snapshot_s")
+	b.ReportMetric(float64(len(snap)), "writes_during_snapshots")
+}

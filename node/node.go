@@ -166,15 +166,16 @@ func newTransport(cfg Config) (*raft.NetworkTransport, error) {
 	}
 	// With no advertise address the transport advertises the listener's
 	// address, which carries the real port when RaftAddr ends in ":0".
-	t, err := raft.NewTCPTransportWithConfig(cfg.RaftAddr, advertise, &raft.NetworkTransportConfig{
-		MaxPool: 3,
-		Timeout: 10 * time.Second,
-		Logger:  newHCLogger(cfg.Logger, "raft-net"),
-	})
+	stream, err := newTCPStreamLayer(cfg.RaftAddr, advertise)
 	if err != nil {
 		return nil, fmt.Errorf("node: raft transport on %s: %w", cfg.RaftAddr, err)
 	}
-	return t, nil
+	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  stream,
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  newHCLogger(cfg.Logger, "raft-net"),
+	}), nil
 }
 
 // openSnapshotStore opens the snapshot store, snapshots.db in cfg.Dir.

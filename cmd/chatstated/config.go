@@ -26,7 +26,27 @@ type options struct {
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
+	RaftTuning      raftTuning
 }
+
+// raftTuning overrides Raft's timing and log compaction. Zero keeps the
+// node's default (Raft's own: 1s heartbeat and election timeouts, a
+// snapshot every 8192 entries keeping 10240 behind it). Production keeps
+// the defaults; tests and local experiments shorten them to make elections
+// and snapshots happen within a test's time.
+type raftTuning struct {
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	SnapshotInterval   time.Duration
+	SnapshotThreshold  uint64
+	TrailingLogs       uint64
+}
+
+// advancedUsage marks the usage text of flags that --help lists apart,
+// under "Advanced Raft tuning".
+const advancedUsage = "advanced: "
 
 // envPrefix is the prefix of every environment variable chatstated reads.
 const envPrefix = "CHATSTATE_"
@@ -56,15 +76,33 @@ func parseOptions(args []string, env func(string) (string, bool), usageOut io.Wr
 	fs.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 25*time.Second, "how long a graceful shutdown may take")
+	rt := &o.RaftTuning
+	fs.DurationVar(&rt.HeartbeatTimeout, "raft-heartbeat-timeout", 0, advancedUsage+"how long a follower waits for the leader before starting an election (0: 1s)")
+	fs.DurationVar(&rt.ElectionTimeout, "raft-election-timeout", 0, advancedUsage+"how long a candidate waits for votes (0: 1s)")
+	fs.DurationVar(&rt.LeaderLeaseTimeout, "raft-leader-lease-timeout", 0, advancedUsage+"how long a leader stays leader without reaching a quorum; at most the heartbeat timeout (0: 500ms or the heartbeat timeout)")
+	fs.DurationVar(&rt.CommitTimeout, "raft-commit-timeout", 0, advancedUsage+"longest pause between log replication rounds when idle (0: 50ms)")
+	fs.DurationVar(&rt.SnapshotInterval, "raft-snapshot-interval", 0, advancedUsage+"how often the node checks whether to snapshot (0: 120s)")
+	fs.Uint64Var(&rt.SnapshotThreshold, "raft-snapshot-threshold", 0, advancedUsage+"snapshot once this many log entries are past the last snapshot (0: 8192)")
+	fs.Uint64Var(&rt.TrailingLogs, "raft-trailing-logs", 0, advancedUsage+"log entries kept behind a snapshot for followers that lag (0: 10240)")
 	fs.Usage = func() {
 		fmt.Fprintf(usageOut, "Usage: chatstated [flags]\n\nchatstated serves the chatstate HTTP API from one node of a Raft cluster.\nEvery flag also reads an environment variable; a flag on the command line wins.\n\n")
-		fs.VisitAll(func(f *flag.Flag) {
-			def := ""
-			if f.DefValue != "" {
-				def = fmt.Sprintf(" (default %q)", f.DefValue)
+		// Advanced flags go last, under their own heading.
+		for _, advanced := range []bool{false, true} {
+			if advanced {
+				fmt.Fprintf(usageOut, "\nAdvanced Raft tuning (keep the defaults in production; see docs/OPERATIONS.md):\n\n")
 			}
-			fmt.Fprintf(usageOut, "  --%s  [%s]\n        %s%s\n", f.Name, envName(f.Name), f.Usage, def)
-		})
+			fs.VisitAll(func(f *flag.Flag) {
+				usage, isAdvanced := strings.CutPrefix(f.Usage, advancedUsage)
+				if isAdvanced != advanced {
+					return
+				}
+				def := ""
+				if f.DefValue != "" && !isAdvanced {
+					def = fmt.Sprintf(" (default %q)", f.DefValue)
+				}
+				fmt.Fprintf(usageOut, "  --%s  [%s]\n        %s%s\n", f.Name, envName(f.Name), usage, def)
+			})
+		}
 	}
 
 	// Environment first, so that command-line flags override it.
@@ -106,6 +144,11 @@ func (o options) validate() error {
 	}
 	if o.Data == "" {
 		errs = append(errs, errors.New("--data must not be empty"))
+	}
+	if rt := o.RaftTuning; rt.HeartbeatTimeout < 0 || rt.ElectionTimeout < 0 || rt.LeaderLeaseTimeout < 0 || rt.CommitTimeout < 0 || rt.SnapshotInterval < 0 {
+		errs = append(errs, errors.New("--raft-* durations must not be negative"))
+	} else if hb := rt.HeartbeatTimeout; hb > 0 && rt.LeaderLeaseTimeout > hb {
+		errs = append(errs, fmt.Errorf("--raft-leader-lease-timeout %s must not exceed --raft-heartbeat-timeout %s", rt.LeaderLeaseTimeout, hb))
 	}
 	listeners := [...]struct{ flag, addr string }{{"--http", o.HTTP}, {"--raft", o.Raft}}
 	for _, l := range listeners {

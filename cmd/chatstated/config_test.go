@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 func envOf(m map[string]string) func(string) (string, bool) {
@@ -53,6 +54,36 @@ func TestParseOptions(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "raft tuning from flags and environment",
+			args: []string{"--raft-heartbeat-timeout", "150ms", "--raft-election-timeout", "200ms", "--raft-snapshot-threshold", "64"},
+			env: map[string]string{
+				"CHATSTATE_RAFT_TRAILING_LOGS": "16", "CHATSTATE_RAFT_LEADER_LEASE_TIMEOUT": "100ms",
+				"CHATSTATE_RAFT_COMMIT_TIMEOUT": "5ms", "CHATSTATE_RAFT_SNAPSHOT_INTERVAL": "1s",
+				"CHATSTATE_RAFT_ELECTION_TIMEOUT": "9s", // the flag wins
+			},
+			check: func(t *testing.T, o options) {
+				want := raftTuning{
+					HeartbeatTimeout: 150 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
+					LeaderLeaseTimeout: 100 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
+					SnapshotInterval: time.Second, SnapshotThreshold: 64, TrailingLogs: 16,
+				}
+				if o.RaftTuning != want {
+					t.Fatalf("raft tuning = %+v, want %+v", o.RaftTuning, want)
+				}
+			},
+		},
+		{
+			name: "raft tuning defaults to zero (the node's defaults)",
+			check: func(t *testing.T, o options) {
+				if o.RaftTuning != (raftTuning{}) {
+					t.Fatalf("raft tuning = %+v, want zero", o.RaftTuning)
+				}
+			},
+		},
+		{name: "negative raft timeout", args: []string{"--raft-heartbeat-timeout", "-1s"}, wantErr: "must not be negative"},
+		{name: "lease beyond heartbeat", args: []string{"--raft-heartbeat-timeout", "100ms", "--raft-leader-lease-timeout", "200ms"}, wantErr: "--raft-leader-lease-timeout"},
+		{name: "bad snapshot threshold", env: map[string]string{"CHATSTATE_RAFT_SNAPSHOT_THRESHOLD": "-3"}, wantErr: "CHATSTATE_RAFT_SNAPSHOT_THRESHOLD"},
 		{name: "bad env value", env: map[string]string{"CHATSTATE_INSECURE": "maybe"}, wantErr: "CHATSTATE_INSECURE"},
 		{name: "non-loopback without token", args: []string{"--http", "0.0.0.0:8080"}, wantErr: "not a loopback address"},
 		{name: "non-loopback with insecure", args: []string{"--http", "0.0.0.0:8080", "--insecure"}},
@@ -86,7 +117,8 @@ func TestHelpListsEnvironmentVariables(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("err = %v, want flag.ErrHelp", err)
 	}
-	for _, want := range []string{"--id", "CHATSTATE_ID", "CHATSTATE_DATA", "CHATSTATE_HTTP", "CHATSTATE_RAFT", "CHATSTATE_JOIN", "CHATSTATE_ADMIN_TOKEN"} {
+	for _, want := range []string{"--id", "CHATSTATE_ID", "CHATSTATE_DATA", "CHATSTATE_HTTP", "CHATSTATE_RAFT", "CHATSTATE_JOIN", "CHATSTATE_ADMIN_TOKEN",
+		"Advanced Raft tuning", "--raft-heartbeat-timeout", "CHATSTATE_RAFT_ELECTION_TIMEOUT", "CHATSTATE_RAFT_SNAPSHOT_THRESHOLD", "CHATSTATE_RAFT_TRAILING_LOGS"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help does not mention %s:\n%s", want, out.String())
 		}

@@ -48,6 +48,15 @@ func start(ctx context.Context, opts options, logger *slog.Logger) (*server, err
 	}
 	ncfg.HTTPAddr = advertiseHTTP
 	ncfg.Bootstrap = len(opts.Join) == 0
+	// Zero values keep node's defaults.
+	rt := opts.RaftTuning
+	ncfg.HeartbeatTimeout = rt.HeartbeatTimeout
+	ncfg.ElectionTimeout = rt.ElectionTimeout
+	ncfg.LeaderLeaseTimeout = rt.LeaderLeaseTimeout
+	ncfg.CommitTimeout = rt.CommitTimeout
+	ncfg.SnapshotInterval = rt.SnapshotInterval
+	ncfg.SnapshotThreshold = rt.SnapshotThreshold
+	ncfg.TrailingLogs = rt.TrailingLogs
 	ncfg.Logger = logger.With("component", "node")
 	n, err := node.Open(ncfg)
 	if err != nil {

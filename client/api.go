@@ -118,6 +118,17 @@ func (c *Client) PutOperator(ctx context.Context, account, id string, op Operato
 	return result(out, err)
 }
 
+// GetOperator returns operator id of account (without ActiveChats).
+func (c *Client) GetOperator(ctx context.Context, account, id string, opts ...Option) (*Operator, error) {
+	p, err := operatorPath(account, id)
+	if err != nil {
+		return nil, err
+	}
+	out := new(Operator)
+	err = c.do(ctx, &call{op: "GetOperator", method: http.MethodGet, path: p, read: true, out: out}, opts)
+	return result(out, err)
+}
+
 // ListOperators returns the operators of account, each with ActiveChats.
 func (c *Client) ListOperators(ctx context.Context, account string, opts ...Option) ([]Operator, error) {
 	p, err := accountPath(account)

@@ -51,6 +51,8 @@ func TestEndpoints(t *testing.T) {
 			_, err := c.PutOperator(ctx, "acme", "bob", client.OperatorRequest{Name: "Bob"})
 			return err
 		}, "PUT", "/v1/accounts/acme/operators/bob", nil, `{"name":"Bob"}`},
+		{"GetOperator", func() error { _, err := c.GetOperator(ctx, "acme", "ann"); return err },
+			"GET", "/v1/accounts/acme/operators/ann", nil, ""},
 		{"ListOperators", func() error { _, err := c.ListOperators(ctx, "acme"); return err },
 			"GET", "/v1/accounts/acme/operators", nil, ""},
 		{"DeleteOperator", func() error { return c.DeleteOperator(ctx, "acme", "bob") },
@@ -120,9 +122,10 @@ func TestEndpoints(t *testing.T) {
 		{"Health", func() error { return c.Health(ctx, node.Addr) }, "GET", "/healthz", nil, ""},
 		{"Ready", func() error { return c.Ready(ctx, node.Addr) }, "GET", "/readyz", nil, ""},
 		{"JoinCluster", func() error {
-			return c.JoinCluster(ctx, client.JoinRequest{ID: "n2", Raft: "127.0.0.1:9002", HTTP: "127.0.0.1:8002"})
+			_, err := c.JoinCluster(ctx, client.JoinRequest{ID: "n2", Raft: "127.0.0.1:9002", HTTP: "127.0.0.1:8002"})
+			return err
 		}, "POST", "/v1/cluster/join", nil, `{"id":"n2","raft":"127.0.0.1:9002","http":"127.0.0.1:8002"}`},
-		{"RemoveNode", func() error { return c.RemoveNode(ctx, "n2") }, "DELETE", "/v1/cluster/nodes/n2", nil, ""},
+		{"RemoveNode", func() error { _, err := c.RemoveNode(ctx, "n2"); return err }, "DELETE", "/v1/cluster/nodes/n2", nil, ""},
 		{"Snapshot", func() error { _, err := c.Snapshot(ctx); return err }, "POST", "/v1/cluster/snapshot", nil, ""},
 		{"Backup", func() error { _, err := c.Backup(ctx, &buf); return err }, "GET", "/v1/cluster/backup", nil, ""},
 		{"consistency and min_index", func() error {
@@ -282,7 +285,7 @@ func TestMsgpackRequestBody(t *testing.T) {
 
 // jsonToMsgpack re-encodes a JSON document as MessagePack the way the
 // server does: integers as integers, times as strings.
-func jsonToMsgpack(t *testing.T, doc string) []byte {
+func jsonToMsgpack(t testing.TB, doc string) []byte {
 	t.Helper()
 	dec := json.NewDecoder(strings.NewReader(doc))
 	dec.UseNumber()

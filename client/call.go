@@ -303,29 +303,28 @@ func (c *Client) do(ctx context.Context, cl *call, opts []Option) error {
 
 		apiErr := decodeError(resp)
 		closeStream(cl, resp)
-		if status != fasthttp.StatusServiceUnavailable {
+		if !retryable(cl, key, o, apiErr) {
 			if o.meta != nil {
 				*o.meta = Meta{Status: status, Index: apiErr.Index, IdempotencyKey: key, Node: target.addr, Attempts: attempts}
 			}
 			return apiErr
 		}
-		// 503: no leader, leadership lost, shutting down. The first two
-		// refuse or lose the write in the cluster's hands; retrying with
-		// the same key is safe. Without a key only a write the cluster
-		// refused before its log could be retried, and the client does
-		// not guess which: it returns.
 		lastErr = apiErr
-		if (cl.write && key == "") || cl.once {
-			return apiErr
-		}
-		c.forgetLeader(target)
-		c.cfg.Logger.Debug("chatstate client: node unavailable", "op", cl.op, "node", target.addr, "code", apiErr.Code)
+		c.cfg.Logger.Debug("chatstate client: retrying", "op", cl.op, "node", target.addr, "status", status, "code", apiErr.Code)
 		redirects = 0
 		path = uri
-		if apiErr.Code != ErrLeadershipLost.Code && o.addr == "" {
-			// A node that is shutting down or has no leader: another node
-			// may know better.
-			target = c.nextAfter(target)
+		switch {
+		case status == fasthttp.StatusGatewayTimeout:
+			// The leader is slow, not gone: ask it again.
+		case apiErr.Code == ErrLeadershipLost.Code:
+			c.forgetLeader(target)
+		default:
+			// No leader known, or shutting down: another node may know
+			// better.
+			c.forgetLeader(target)
+			if o.addr == "" {
+				target = c.nextAfter(target)
+			}
 		}
 		if err := pause(apiErr.RetryAfter); err != nil {
 			return err
@@ -334,6 +333,30 @@ func (c *Client) do(ctx context.Context, cl *call, opts []Option) error {
 			target = c.pick()
 		}
 	}
+}
+
+// retryable reports whether an error answer may be retried.
+//
+//   - 503 (no_leader, leadership_lost, shutting_down): the cluster refused
+//     the request or lost it with its leader. For a write the outcome may
+//     be unknown (leadership_lost), which is exactly what the idempotency
+//     key makes safe to retry.
+//   - 504 timeout: a write's outcome is unknown, so it is retried with its
+//     key too; a read is retried unless it asked for min_index, whose
+//     504 is the answer ("not reached within wait").
+//
+// A write without a key is never retried, nor is a single-shot call.
+func retryable(cl *call, key string, o callOptions, e *Error) bool {
+	if cl.once || (cl.write && key == "") {
+		return false
+	}
+	switch e.Status {
+	case fasthttp.StatusServiceUnavailable:
+		return true
+	case fasthttp.StatusGatewayTimeout:
+		return e.Code == ErrTimeout.Code && (cl.write || o.minIndex == 0)
+	}
+	return false
 }
 
 func closeStream(cl *call, resp *fasthttp.Response) {

@@ -511,3 +511,36 @@ func (s *droppingServer) keys() []string {
 		}
 	}
 }
+
+// A write's 504 leaves its outcome unknown: it is retried with its key. A
+// read's 504 for min_index is the answer.
+func TestTimeoutRetries(t *testing.T) {
+	var writes atomic.Int32
+	node := newFakeNode(t, func(ctx *fasthttp.RequestCtx) {
+		if ctx.IsGet() {
+			apiError(ctx, 504, "timeout", "min_index 99 not reached within 0s")
+			return
+		}
+		if writes.Add(1) == 1 {
+			apiError(ctx, 504, "timeout", "not committed within the apply timeout")
+			return
+		}
+		answer(ctx, 200, chatJSON)
+	})
+	c := newClient(t, []string{node.Addr}, func(cfg *client.Config) { cfg.RetryBackoffMin = time.Millisecond })
+	var meta client.Meta
+	if _, err := c.CloseChat(context.Background(), "acme", 42, "ann", client.WithMeta(&meta)); err != nil {
+		t.Fatal(err)
+	}
+	reqs := node.Requests()
+	if len(reqs) != 2 || reqs[0].Key != reqs[1].Key || meta.Attempts != 2 {
+		t.Fatalf("requests %+v, meta %+v", reqs, meta)
+	}
+	_, err := c.GetChat(context.Background(), "acme", 42, client.WithMinIndex(99, 0))
+	if !errors.Is(err, client.ErrTimeout) {
+		t.Fatalf("min_index read: %v", err)
+	}
+	if n := len(node.Requests()); n != 3 {
+		t.Fatalf("the min_index read was sent %d times", n-2)
+	}
+}

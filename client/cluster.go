@@ -36,18 +36,24 @@ func (c *Client) Ready(ctx context.Context, addr string) error {
 		[]Option{OnNode(addr)})
 }
 
-// JoinCluster adds a node to the cluster as a voter and returns once it
-// is one. Joining again with the same id and addresses is a no-op.
-func (c *Client) JoinCluster(ctx context.Context, r JoinRequest, opts ...Option) error {
-	return c.do(ctx, &call{op: "JoinCluster", method: http.MethodPost, path: "/v1/cluster/join", write: true, long: true, body: r}, opts)
+// JoinCluster adds a node to the cluster as a voter and returns the
+// membership once it is one. Joining again with the same id and addresses
+// is a no-op.
+func (c *Client) JoinCluster(ctx context.Context, r JoinRequest, opts ...Option) ([]NodeAddr, error) {
+	var out membershipBody
+	err := c.do(ctx, &call{op: "JoinCluster", method: http.MethodPost, path: "/v1/cluster/join", write: true, long: true, body: r, out: &out}, opts)
+	return out.Nodes, err
 }
 
-// RemoveNode removes node id from the cluster and returns once it is gone.
-func (c *Client) RemoveNode(ctx context.Context, id string, opts ...Option) error {
+// RemoveNode removes node id from the cluster and returns the membership
+// once it is gone.
+func (c *Client) RemoveNode(ctx context.Context, id string, opts ...Option) ([]NodeAddr, error) {
 	if id == "" {
-		return &Error{Status: 400, Code: "invalid_field", Field: "id", Message: "node id is empty"}
+		return nil, &Error{Status: 400, Code: "invalid_field", Field: "node_id", Message: "node id is empty"}
 	}
-	return c.do(ctx, &call{op: "RemoveNode", method: http.MethodDelete, path: "/v1/cluster/nodes/" + url.PathEscape(id), write: true, long: true}, opts)
+	var out membershipBody
+	err := c.do(ctx, &call{op: "RemoveNode", method: http.MethodDelete, path: "/v1/cluster/nodes/" + url.PathEscape(id), write: true, long: true, out: &out}, opts)
+	return out.Nodes, err
 }
 
 // Snapshot makes the leader take a snapshot now and returns its log index.
@@ -71,33 +77,46 @@ func (c *Client) Backup(ctx context.Context, w io.Writer, opts ...Option) (int64
 	return n, err
 }
 
-// Restore replaces the whole cluster's state with a backup read from r.
-// The body is streamed to the leader, found first with Status, so it is
-// sent once: if leadership moves meanwhile, Restore fails and must be
-// called again with the backup from the start.
-func (c *Client) Restore(ctx context.Context, r io.Reader, opts ...Option) error {
+// Restore replaces the whole cluster's state with a backup read from r and
+// returns the log index at which it was applied. The body is streamed to
+// the leader, found first with Status, so it is sent once: if leadership
+// moves meanwhile, Restore fails and must be called again with the backup
+// from the start. A body that is not a backup is refused (ErrBadRequest)
+// and changes nothing.
+func (c *Client) Restore(ctx context.Context, r io.Reader) (uint64, error) {
+	if c.closed.Load() {
+		return 0, ErrClosed
+	}
 	st, err := c.Status(ctx)
 	if err != nil {
-		return fmt.Errorf("chatstate client: Restore: finding the leader: %w", err)
+		return 0, fmt.Errorf("chatstate client: Restore: finding the leader: %w", err)
 	}
 	if st.Leader == nil || st.Leader.HTTP == "" {
-		return fmt.Errorf("chatstate client: Restore: %w", ErrNoLeader)
+		return 0, fmt.Errorf("chatstate client: Restore: %w", ErrNoLeader)
 	}
+	addr, err := normalizeAddr(st.Leader.HTTP)
+	if err != nil {
+		return 0, fmt.Errorf("chatstate client: Restore: the leader's address: %w", err)
+	}
+	// A client of its own: the upload and the restore that follows take
+	// as long as the state's size makes them, bounded only by ctx, and the
+	// body, a stream, must never be re-sent.
+	hc := &fasthttp.HostClient{
+		Addr:                      addr,
+		Name:                      c.cfg.UserAgent,
+		MaxIdemponentCallAttempts: 1,
+		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+		DisablePathNormalizing:    true,
+		MaxResponseBodySize:       1 << 20,
+	}
+	defer hc.CloseIdleConnections()
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	addr, err := normalizeAddr(st.Leader.HTTP)
-	if err != nil {
-		return fmt.Errorf("chatstate client: Restore: the leader's address: %w", err)
-	}
-	n, ok := c.nodeFor(addr)
-	if !ok {
-		return fmt.Errorf("chatstate client: Restore: too many addresses known")
-	}
 	req.Header.SetMethod(http.MethodPost)
 	req.SetRequestURI("/v1/cluster/restore")
-	req.Header.SetHost(n.addr)
+	req.Header.SetHost(addr)
 	req.Header.SetContentType("application/octet-stream")
 	req.Header.Set(fasthttp.HeaderAccept, c.cfg.Encoding.contentType())
 	if c.authHeader != "" {
@@ -108,13 +127,17 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts ...Option) error
 	if !ok {
 		deadline = time.Now().Add(c.cfg.Timeout)
 	}
-	if err := n.hc.DoDeadline(req, resp, deadline); err != nil {
-		return fmt.Errorf("chatstate client: Restore: %s: %w", n.addr, err)
+	if err := hc.DoDeadline(req, resp, deadline); err != nil {
+		return 0, fmt.Errorf("chatstate client: Restore: %s: %w", addr, err)
 	}
 	if s := resp.StatusCode(); s < 200 || s >= 300 {
-		return decodeError(resp)
+		return 0, decodeError(resp)
 	}
-	return nil
+	var out snapshotIndexBody
+	if err := decodeBody(resp.Header.ContentType(), resp.Body(), &out); err != nil {
+		return 0, fmt.Errorf("chatstate client: Restore: %w: %v", ErrUnexpectedResponse, err)
+	}
+	return out.Index, nil
 }
 
 // copyStream copies a streamed body to w, stopping when ctx ends.

@@ -31,7 +31,6 @@ type recorded struct {
 // fakeNode is an in-process fasthttp server on 127.0.0.1:0 that records
 // every request and answers with its handler.
 type fakeNode struct {
-	t       *testing.T
 	Addr    string
 	ln      net.Listener
 	srv     *fasthttp.Server
@@ -40,13 +39,13 @@ type fakeNode struct {
 	arrived chan recorded // every request, for tests that wait on one
 }
 
-func newFakeNode(t *testing.T, handler fasthttp.RequestHandler) *fakeNode {
+func newFakeNode(t testing.TB, handler fasthttp.RequestHandler) *fakeNode {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeNode{t: t, Addr: ln.Addr().String(), ln: ln, arrived: make(chan recorded, 1024)}
+	f := &fakeNode{Addr: ln.Addr().String(), ln: ln, arrived: make(chan recorded, 1024)}
 	f.srv = &fasthttp.Server{
 		Handler: func(ctx *fasthttp.RequestCtx) {
 			r := recorded{

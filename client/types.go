@@ -302,6 +302,10 @@ type unreadCountBody struct {
 	UnreadCount int `json:"unread_count"`
 }
 
+type membershipBody struct {
+	Nodes []NodeAddr `json:"nodes"`
+}
+
 type snapshotIndexBody struct {
 	Index uint64 `json:"index"`
 }

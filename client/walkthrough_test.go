@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -306,5 +307,58 @@ func operatorsDay(t *testing.T, c *client.Client, acct string) {
 	must(err)
 	if st.State != "leader" || st.Leader == nil || st.AppliedIndex == 0 || len(st.Nodes) != 1 {
 		t.Fatalf("status %+v", st)
+	}
+}
+
+// TestBackupRestore downloads a backup from a real node, changes the
+// state, restores the backup and finds the state as it was.
+func TestBackupRestore(t *testing.T) {
+	node := startProcess(t, "n1", t.TempDir())
+	c := serverClient(t, []string{node.HTTP}, client.JSON)
+	waitReady(t, c, node.HTTP)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	newChat := func() int64 {
+		t.Helper()
+		chat, err := c.CreateChat(ctx, "bk", client.CreateChatRequest{
+			Contact: client.Contact{Type: client.ContactTypeVisitor}, Source: client.SourceChatPage, Text: "hello",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return chat.ID
+	}
+	if _, err := c.PutAccount(ctx, "bk", "Backup"); err != nil {
+		t.Fatal(err)
+	}
+	first := newChat()
+	var backup bytes.Buffer
+	n, err := c.Backup(ctx, &backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 || int64(backup.Len()) != n {
+		t.Fatalf("backup of %d bytes, buffer has %d", n, backup.Len())
+	}
+	second := newChat()
+
+	index, err := c.Restore(ctx, bytes.NewReader(backup.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if index == 0 {
+		t.Fatal("restore answered index 0")
+	}
+	if _, err := c.GetChat(ctx, "bk", first, client.WithMinIndex(index, 5*time.Second)); err != nil {
+		t.Fatalf("chat %d after the restore: %v", first, err)
+	}
+	if _, err := c.GetChat(ctx, "bk", second); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("chat %d made after the backup: %v, want ErrNotFound", second, err)
+	}
+	if _, err := c.Restore(ctx, strings.NewReader("not a backup")); !errors.Is(err, client.ErrBadRequest) {
+		t.Fatalf("restoring garbage: %v, want ErrBadRequest", err)
+	}
+	if _, err := c.GetChat(ctx, "bk", first); err != nil {
+		t.Fatalf("a refused restore changed the state: %v", err)
 	}
 }

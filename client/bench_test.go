@@ -1,0 +1,144 @@
+package client_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/chatstate/chatstate/client"
+)
+
+// The client's overhead over a hand-built fasthttp request: the same
+// request through a bare HostClient (what a user would write without the
+// client) against the same in-process fake node, one request at a time.
+// Each benchmark reports the median latency as p50-ns.
+//
+//	go test -run '^$' -bench . -benchtime 20000x -count 5 ./client/
+
+// benchNode answers every GET with a chat and every POST with a chat, in
+// the encoding asked for.
+func benchNode(b *testing.B) *fakeNode {
+	mp := jsonToMsgpack(b, chatJSON)
+	return newFakeNode(b, func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Request.Header.Peek("Accept")) == "application/msgpack" {
+			ctx.SetContentType("application/msgpack")
+			ctx.SetBody(mp)
+			return
+		}
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(chatJSON)
+	})
+}
+
+// measure runs op b.N times and reports the median latency.
+func measure(b *testing.B, op func() error) {
+	lat := make([]time.Duration, b.N)
+	for i := 0; i < 200; i++ { // warm connections and pools
+		if err := op(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		if err := op(); err != nil {
+			b.Fatal(err)
+		}
+		lat[i] = time.Since(start)
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
+}
+
+func rawHostClient(addr string) *fasthttp.HostClient {
+	return &fasthttp.HostClient{Addr: addr, MaxIdleConnDuration: 5 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
+}
+
+func BenchmarkGetChat(b *testing.B) {
+	node := benchNode(b)
+	b.Run("raw-fasthttp", func(b *testing.B) {
+		hc := rawHostClient(node.Addr)
+		measure(b, func() error {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI("/v1/accounts/acme/chats/42")
+			req.Header.SetHost(node.Addr)
+			req.Header.Set("Accept", "application/json")
+			if err := hc.DoTimeout(req, resp, 5*time.Second); err != nil {
+				return err
+			}
+			if resp.StatusCode() != 200 {
+				return errStatus(resp.StatusCode())
+			}
+			var chat client.Chat
+			return json.Unmarshal(resp.Body(), &chat)
+		})
+	})
+	for _, enc := range []client.Encoding{client.JSON, client.MessagePack} {
+		b.Run("client-"+enc.String(), func(b *testing.B) {
+			c := benchClient(b, node.Addr, enc)
+			measure(b, func() error {
+				_, err := c.GetChat(context.Background(), "acme", 42)
+				return err
+			})
+		})
+	}
+}
+
+func BenchmarkMarkRead(b *testing.B) {
+	node := benchNode(b)
+	b.Run("raw-fasthttp", func(b *testing.B) {
+		hc := rawHostClient(node.Addr)
+		body := []byte(`{"operator":"ann"}`)
+		measure(b, func() error {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.Header.SetMethod("POST")
+			req.SetRequestURI("/v1/accounts/acme/chats/42/read")
+			req.Header.SetHost(node.Addr)
+			req.Header.SetContentType("application/json")
+			req.Header.Set("Accept", "application/json")
+			req.SetBodyRaw(body)
+			if err := hc.DoTimeout(req, resp, 5*time.Second); err != nil {
+				return err
+			}
+			if resp.StatusCode() != 200 {
+				return errStatus(resp.StatusCode())
+			}
+			var chat client.Chat
+			return json.Unmarshal(resp.Body(), &chat)
+		})
+	})
+	b.Run("client-json", func(b *testing.B) {
+		c := benchClient(b, node.Addr, client.JSON)
+		measure(b, func() error {
+			_, err := c.MarkRead(context.Background(), "acme", 42, "ann")
+			return err
+		})
+	})
+}
+
+func benchClient(b *testing.B, addr string, enc client.Encoding) *client.Client {
+	cfg := client.DefaultConfig()
+	cfg.Addrs = []string{addr}
+	cfg.Encoding = enc
+	c, err := client.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+type errStatus int
+
+func (e errStatus) Error() string { return "status " + itoa(int64(e)) }

@@ -5,8 +5,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/chatstate/chatstate/node/snapstore"
 	"github.com/hashicorp/raft"
@@ -149,4 +151,113 @@ func BenchmarkOpenStore(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkLogSyncDuringSnapshot measures what a snapshot being written
+// does to the Raft log on the same disk: while one 256 MiB snapshot is
+// written, a loop appends 4 KiB to another file and fdatasyncs it, as the
+// log store does for every batch, and the latencies of those syncs are
+// reported (log-sync-p50-ms, log-sync-p99-ms, log-sync-max-ms) next to the
+// snapshot's own rate (snapshot-MB/s). Small chunks pace the snapshot's
+// writes; FileSnapshotStore leaves them all to one fsync at the end.
+func BenchmarkLogSyncDuringSnapshot(b *testing.B) {
+	stores := []struct {
+		name   string
+		create func(b *testing.B, dir string) func(index uint64) (raft.SnapshotSink, error)
+	}{
+		{"none", nil},
+		{"FileSnapshotStore", func(b *testing.B, dir string) func(uint64) (raft.SnapshotSink, error) {
+			store, err := raft.NewFileSnapshotStore(dir, 2, io.Discard)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return func(index uint64) (raft.SnapshotSink, error) {
+				return store.Create(raft.SnapshotVersionMax, index, 1, raft.Configuration{}, 0, nil)
+			}
+		}},
+	}
+	for _, chunkSize := range []int{1 << 20, 4 << 20, 16 << 20} {
+		stores = append(stores, struct {
+			name   string
+			create func(b *testing.B, dir string) func(index uint64) (raft.SnapshotSink, error)
+		}{"snapstore-chunk=" + strconv.Itoa(chunkSize>>20) + "MiB", func(b *testing.B, dir string) func(uint64) (raft.SnapshotSink, error) {
+			cfg := snapstore.DefaultConfig()
+			cfg.ChunkSize = chunkSize
+			s := openStore(b, filepath.Join(dir, "snapshots.db"), cfg)
+			return func(index uint64) (raft.SnapshotSink, error) {
+				return s.Create(raft.SnapshotVersionMax, index, 1, raft.Configuration{}, 0, nil)
+			}
+		}})
+	}
+	block := payload(1, 1<<20)
+	for _, store := range stores {
+		b.Run(store.name, func(b *testing.B) {
+			dir := b.TempDir()
+			logFile, err := os.Create(filepath.Join(dir, "log"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer logFile.Close()
+			var create func(uint64) (raft.SnapshotSink, error)
+			if store.create != nil {
+				create = store.create(b, dir)
+			}
+			var latencies []time.Duration
+			var snapshotTime time.Duration
+			entry := make([]byte, 4<<10)
+			for i := range b.N {
+				done := make(chan error, 1)
+				start := time.Now()
+				if create == nil {
+					go func() { time.Sleep(time.Second); done <- nil }() // a second of syncs on an idle disk
+				} else {
+					go func() { done <- writeBlocks(create, uint64(i+1), block) }()
+				}
+				for waiting := true; waiting; {
+					select {
+					case err := <-done:
+						if err != nil {
+							b.Fatal(err)
+						}
+						waiting = false
+					default:
+					}
+					syncStart := time.Now()
+					if _, err := logFile.Write(entry); err != nil {
+						b.Fatal(err)
+					}
+					if err := logFile.Sync(); err != nil {
+						b.Fatal(err)
+					}
+					latencies = append(latencies, time.Since(syncStart))
+				}
+				snapshotTime += time.Since(start)
+			}
+			slices.Sort(latencies)
+			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+			b.ReportMetric(ms(latencies[len(latencies)/2]), "log-sync-p50-ms")
+			b.ReportMetric(ms(latencies[len(latencies)*99/100]), "log-sync-p99-ms")
+			b.ReportMetric(ms(latencies[len(latencies)-1]), "log-sync-max-ms")
+			if create != nil {
+				b.ReportMetric(float64(b.N)*benchSnapshotSize/1e6/snapshotTime.Seconds(), "snapshot-MB/s")
+			}
+		})
+	}
+}
+
+// writeBlocks writes a benchSnapshotSize snapshot from block through
+// create's sink.
+func writeBlocks(create func(uint64) (raft.SnapshotSink, error), index uint64, block []byte) error {
+	sink, err := create(index)
+	if err != nil {
+		return err
+	}
+	for written := 0; written < benchSnapshotSize; written += benchWriteSize {
+		offset := written % len(block)
+		if _, err := sink.Write(block[offset : offset+benchWriteSize]); err != nil {
+			sink.Cancel()
+			return err
+		}
+	}
+	return sink.Close()
 }

@@ -430,9 +430,17 @@ func TestRequireTokenForAddr(t *testing.T) {
 // TestAppendTime: the fast formatter agrees with fsm.Millis.AppendRFC3339.
 func TestAppendTime(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
+	var e encoder
 	check := func(m fsm.Millis) {
-		if got, want := string(appendTime(nil, m)), string(m.AppendRFC3339(nil)); got != want {
+		want := string(m.AppendRFC3339(nil))
+		if got := string(appendTime(nil, m)); got != want {
 			t.Fatalf("%d: %s, want %s", m, got, want)
+		}
+		if got := string(e.appendTime(nil, m)); got != want {
+			t.Fatalf("cached %d: %s, want %s", m, got, want)
+		}
+		if got := string(e.appendTime(nil, m+1)); got != string((m + 1).AppendRFC3339(nil)) {
+			t.Fatalf("cached %d: %s", m+1, got)
 		}
 	}
 	for _, m := range []fsm.Millis{0, 1, 999, 1000, 951782400000, 4107542399999, 253402300799999, 253402300800000, -1} {

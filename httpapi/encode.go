@@ -21,6 +21,10 @@ type encoder struct {
 	// start is where this body begins in b: separators are never added
 	// before it (an SSE line prefix may precede a JSON body).
 	start int
+	// The date part of the last time written (see appendTime).
+	day       int64
+	date      [11]byte
+	dateValid bool
 }
 
 func (e *encoder) reset(mp bool) {
@@ -72,16 +76,17 @@ func (e *encoder) arrayEnd() {
 }
 
 // key writes a member name. Names are the API's constant snake_case
-// identifiers or validated ids and operator ids, which never need escaping
-// in JSON; they are escaped anyway when they do.
+// identifiers or validated ids (fsm.ValidID), which never need escaping in
+// JSON.
 func (e *encoder) key(k string) {
 	if e.mp {
 		e.b = appendMsgpackString(e.b, k)
 		return
 	}
 	e.sep()
-	e.b = appendJSONString(e.b, k)
-	e.b = append(e.b, ':')
+	e.b = append(e.b, '"')
+	e.b = append(e.b, k...)
+	e.b = append(e.b, '"', ':')
 }
 
 func (e *encoder) str(s string) {
@@ -172,28 +177,41 @@ func (e *encoder) time(m fsm.Millis) {
 		return
 	}
 	if e.mp {
+		if int64(m) < 0 || int64(m) >= maxFastMillis {
+			e.b = appendMsgpackString(e.b, string(m.AppendRFC3339(nil)))
+			return
+		}
 		e.b = append(e.b, 0xa0|24) // fixstr of the format's 24 bytes
-		e.b = appendTime(e.b, m)
+		e.b = e.appendTime(e.b, m)
 		return
 	}
 	e.sep()
 	e.b = append(e.b, '"')
-	e.b = appendTime(e.b, m)
+	e.b = e.appendTime(e.b, m)
 	e.b = append(e.b, '"')
 }
 
+// maxFastMillis is the first millisecond of year 10000: appendTime's fast
+// path covers 1970..9999, whose format has a fixed length.
+const maxFastMillis = 253402300800000
+
+const millisPerDay = 86400000
+
 // appendTime appends m as RFC 3339 in UTC with exactly three fractional
 // digits, like fsm.Millis.AppendRFC3339 but without going through
-// time.Time formatting, which dominates the cost of a list page otherwise.
-// Years outside 1970..9999 take the general path (their length differs).
+// time.Time formatting, which would dominate the cost of a list page.
 func appendTime(b []byte, m fsm.Millis) []byte {
 	ms := int64(m)
-	if ms < 0 || ms >= 253402300800000 {
+	if ms < 0 || ms >= maxFastMillis {
 		return m.AppendRFC3339(b)
 	}
-	days := ms / 86400000
-	rem := ms % 86400000
-	// Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+	b = appendDate(b, ms/millisPerDay)
+	return appendClock(b, ms%millisPerDay)
+}
+
+// appendDate appends "YYYY-MM-DDT" for a day since 1970-01-01 (civil
+// date by H. Hinnant's algorithm).
+func appendDate(b []byte, days int64) []byte {
 	z := days + 719468
 	era := z / 146097
 	doe := z - era*146097
@@ -209,64 +227,94 @@ func appendTime(b []byte, m fsm.Millis) []byte {
 	if month <= 2 {
 		year++
 	}
+	return append(b,
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+month/10), byte('0'+month%10), '-',
+		byte('0'+day/10), byte('0'+day%10), 'T')
+}
+
+// appendClock appends "hh:mm:ss.mmmZ" for a millisecond of the day.
+func appendClock(b []byte, rem int64) []byte {
 	hour := rem / 3600000
 	minute := rem / 60000 % 60
 	sec := rem / 1000 % 60
 	milli := rem % 1000
 	return append(b,
-		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
-		byte('0'+month/10), byte('0'+month%10), '-',
-		byte('0'+day/10), byte('0'+day%10), 'T',
 		byte('0'+hour/10), byte('0'+hour%10), ':',
 		byte('0'+minute/10), byte('0'+minute%10), ':',
 		byte('0'+sec/10), byte('0'+sec%10), '.',
 		byte('0'+milli/100), byte('0'+milli/10%10), byte('0'+milli%10), 'Z')
 }
 
+// appendTime is appendTime with the date of the previous call remembered:
+// the times of one page mostly fall on few days.
+func (e *encoder) appendTime(b []byte, m fsm.Millis) []byte {
+	ms := int64(m)
+	if ms < 0 || ms >= maxFastMillis {
+		return m.AppendRFC3339(b)
+	}
+	day := ms / millisPerDay
+	if !e.dateValid || day != e.day {
+		e.date = [11]byte(appendDate(e.date[:0], day))
+		e.day, e.dateValid = day, true
+	}
+	b = append(b, e.date[:]...)
+	return appendClock(b, ms-day*millisPerDay)
+}
+
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s as a JSON string. Invalid UTF-8 (which the
-// state never holds, since every input string is validated) becomes
-// U+FFFD rather than producing invalid JSON.
+// jsonPlain marks the ASCII bytes that go into a JSON string as they are:
+// everything but control characters, '"' and '\\'.
+var jsonPlain = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// appendJSONString appends s as a JSON string, in one pass. Invalid UTF-8
+// (which the state never holds, since every input string is validated)
+// becomes U+FFFD rather than producing invalid JSON.
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+	for {
+		i := 0
+		for i < len(s) && s[i] < utf8.RuneSelf && jsonPlain[s[i]] {
 			i++
+		}
+		b = append(b, s[:i]...)
+		if i == len(s) {
+			return append(b, '"')
+		}
+		c := s[i]
+		if c < utf8.RuneSelf {
+			b = appendJSONEscape(b, c)
+			s = s[i+1:]
 			continue
 		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				b = append(b, s[start:i]...)
-				b = append(b, `\ufffd`...)
-				i++
-				start = i
-				continue
-			}
-			i += size
-			continue
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
 		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		i++
-		start = i
+		s = s[i+size:]
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+}
+
+func appendJSONEscape(b []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(b, '\\', c)
+	case '\n':
+		return append(b, '\\', 'n')
+	case '\r':
+		return append(b, '\\', 'r')
+	case '\t':
+		return append(b, '\\', 't')
+	}
+	return append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 }
 
 func appendMsgpackMapLen(b []byte, n int) []byte {

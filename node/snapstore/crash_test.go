@@ -268,7 +268,9 @@ func TestCrashAtArbitraryPoints(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "snapshots.db")
 	cfg := testConfig(t)
 	cfg.ChunkSize = busyChunkSize
-	random := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("kill points drawn with seed %d", seed)
+	random := rand.New(rand.NewPCG(seed, 1))
 	for round := range 5 {
 		firstIndex := uint64(round+1) * 1000
 		writer := startChild(t, "busy", path, firstIndex)

@@ -151,7 +151,7 @@ func TestRetryKeepsIdempotencyKey(t *testing.T) {
 		if r.Key != reqs[0].Key || r.Key == "" {
 			t.Fatalf("keys differ across retries: %q vs %q", r.Key, reqs[0].Key)
 		}
-		if string(r.Body) != `{"operator":"ann"}`+"\n" {
+		if string(r.Body) != `{"operator":"ann"}` {
 			t.Fatalf("body %q", r.Body)
 		}
 	}

@@ -56,6 +56,10 @@ func encodeBody(enc Encoding, buf *bytes.Buffer, v any) error {
 		e.SetCustomStructTag(structTag)
 		return e.Encode(v)
 	}
+	if a, ok := v.(jsonAppender); ok {
+		buf.Write(a.appendJSON(buf.AvailableBuffer()))
+		return nil
+	}
 	return json.NewEncoder(buf).Encode(v)
 }
 

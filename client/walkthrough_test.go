@@ -208,6 +208,10 @@ func operatorsDay(t *testing.T, c *client.Client, acct string) {
 	if !errors.Is(err, client.ErrNotFound) {
 		t.Fatalf("unknown chat: %v", err)
 	}
+	_, err = c.SendMessage(ctx, acct, 1, client.Customer(), "not UTF-8: \xff")
+	if !errors.Is(err, client.ErrBadRequest) {
+		t.Fatalf("invalid UTF-8 text: %v, want ErrBadRequest", err)
+	}
 	_, err = c.ListChats(ctx, acct, client.ListChatsRequest{Cursor: "not a cursor"})
 	var e *client.Error
 	if !errors.As(err, &e) || e.Code != "invalid_field" || e.Field != "cursor" || e.Status != 400 {

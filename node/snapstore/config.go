@@ -48,13 +48,13 @@ func DefaultConfig() Config {
 
 func (c Config) validate() error {
 	if c.Retain < 1 {
-		return fmt.Errorf("%w: Retain is %d, must be at least 1", ErrInvalidConfig, c.Retain)
+		return fmt.Errorf("snapstore: %w: Retain is %d, must be at least 1", ErrInvalidConfig, c.Retain)
 	}
 	if c.ChunkSize < 1 || c.ChunkSize > maxChunkSize {
-		return fmt.Errorf("%w: ChunkSize is %d, must be from 1 to %d", ErrInvalidConfig, c.ChunkSize, maxChunkSize)
+		return fmt.Errorf("snapstore: %w: ChunkSize is %d, must be from 1 to %d", ErrInvalidConfig, c.ChunkSize, maxChunkSize)
 	}
 	if c.LockTimeout < 0 {
-		return fmt.Errorf("%w: LockTimeout is %v, must not be negative", ErrInvalidConfig, c.LockTimeout)
+		return fmt.Errorf("snapstore: %w: LockTimeout is %v, must not be negative", ErrInvalidConfig, c.LockTimeout)
 	}
 	return nil
 }

@@ -31,7 +31,7 @@ type reader struct {
 // read matches the recorded CRC-64 and size, ErrChecksumMismatch if not.
 func (r *reader) Read(p []byte) (int, error) {
 	if r.closed {
-		return 0, ErrReaderClosed
+		return 0, fmt.Errorf("snapstore: read snapshot %s: %w", r.rec.Meta.ID, ErrReaderClosed)
 	}
 	for r.off == len(r.chunk) {
 		if r.end != nil {
@@ -50,8 +50,8 @@ func (r *reader) load() error {
 	if r.next == r.rec.Chunks {
 		r.chunk, r.off = nil, 0
 		if r.size != r.rec.Meta.Size || r.crc.Sum64() != r.rec.CRC {
-			return fmt.Errorf("%w: snapshot %s changed after it was opened: read %d bytes with CRC %016x, recorded %d bytes with CRC %016x",
-				ErrChecksumMismatch, id, r.size, r.crc.Sum64(), r.rec.Meta.Size, r.rec.CRC)
+			return fmt.Errorf("snapstore: read snapshot %s: %w: the data changed after it was opened: read %d bytes with CRC %016x, recorded %d bytes with CRC %016x",
+				id, ErrChecksumMismatch, r.size, r.crc.Sum64(), r.rec.Meta.Size, r.rec.CRC)
 		}
 		return io.EOF
 	}

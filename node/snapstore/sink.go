@@ -33,7 +33,7 @@ func (k *sink) ID() string {
 // raft is expected to Cancel.
 func (k *sink) Write(p []byte) (int, error) {
 	if k.closed {
-		return 0, ErrSinkClosed
+		return 0, fmt.Errorf("snapstore: write snapshot %s: %w", k.ID(), ErrSinkClosed)
 	}
 	if k.err != nil {
 		return 0, k.err

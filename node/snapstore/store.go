@@ -68,7 +68,7 @@ func Open(path string, cfg Config) (*Store, error) {
 		FreelistType:   bolt.FreelistMapType,
 	})
 	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("%w: %s still locked after %v", ErrLocked, path, cfg.LockTimeout)
+		return nil, fmt.Errorf("snapstore: %w: %s still locked after %v", ErrLocked, path, cfg.LockTimeout)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("snapstore: open %s: %w", path, err)
@@ -111,7 +111,7 @@ func (s *Store) Close() error {
 func (s *Store) Create(version raft.SnapshotVersion, index, term uint64, configuration raft.Configuration,
 	configurationIndex uint64, trans raft.Transport) (raft.SnapshotSink, error) {
 	if version != 1 {
-		return nil, fmt.Errorf("%w: %d (only 1 is written)", ErrUnsupportedVersion, version)
+		return nil, fmt.Errorf("snapstore: create snapshot: %w: %d (only 1 is written)", ErrUnsupportedVersion, version)
 	}
 	peers, err := encodePeers(configuration, trans)
 	if err != nil {

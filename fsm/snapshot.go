@@ -1,36 +1,45 @@
 package fsm
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"slices"
+	"sync"
 
 	"github.com/hashicorp/raft"
 	"github.com/tidwall/btree"
-	"github.com/vmihailenco/msgpack/v5"
-	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
-// Snapshot format, version 1: a header, then typed records, all
-// MessagePack, in an order that depends only on the state:
+// Snapshot format, version 1: MessagePack values, a header and then typed
+// records, in an order that depends only on the state:
 //
-//	header:  "chatstate-fsm" 1 <applied index> <accounts> <nodes>
+//	header:  ["chatstate-fsm", 1, <applied index>, <accounts>, <nodes>]
 //	node:    recNode id raft http                    (id order)
-//	per account, in id order:
-//	  recAccount  the account and its counters
-//	  recOperator each operator and its inbox          (id order)
-//	  recChat     each chat with its transcript        (id order)
-//	  recEvent    each retained event                  (seq order)
-//	  recIdem     each remembered outcome              (oldest first)
-//	  recKey      each account key                     (id order)
+//	per account, in id order: recAccount <bin>, then recMore <bin>...
 //	recEnd
 //
+// An account's binary frames hold, concatenated, its records:
+//
+//	the account, its counters and its operator ids
+//	recOperator each operator and its inbox          (id order)
+//	recChat     each chat with its transcript        (id order)
+//	recEvent    each retained event                  (seq order)
+//	recIdem     each remembered outcome              (oldest first)
+//	recKey      each account key                     (id order)
+//
+// Frames end only between records, so that accounts are encoded and decoded
+// on every core at once and each frame decodes on its own.
+//
 // Fields are written without names, in a fixed order per record type; a
-// new field means a new format version. Chat versions held by events and
-// remembered outcomes are written once per (chat id, rev), as the fields
-// that can differ from the chat's current version, and by reference after
-// that; their transcript is a prefix of the current one.
+// new field means a new format version. Operator ids inside an account are
+// written as their ordinal in the account's id table. A chat version held
+// by events and remembered outcomes is written as (chat id, rev) and, the
+// first time, the fields that differ between versions; its transcript is a
+// prefix of the current one. Events reference a chat's versions in
+// increasing rev order, so one "last version written" per chat replaces a
+// lookup table on both sides.
 const (
 	snapshotMagic   = "chatstate-fsm"
 	snapshotVersion = 1
@@ -39,7 +48,8 @@ const (
 const (
 	recEnd uint8 = iota
 	recNode
-	recAccount
+	recAccount // a binary frame that starts an account's records
+	recMore    // a binary frame that continues them
 	recOperator
 	recChat
 	recEvent
@@ -89,109 +99,211 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 // Release does nothing: the frozen state is garbage once unreferenced.
 func (s *snapshot) Release() {}
 
-// write writes the snapshot's bytes to w.
-func (s *snapshot) write(w io.Writer) error {
-	bw := bufio.NewWriterSize(w, 1<<18)
-	enc := msgpack.NewEncoder(bw)
-	sw := &snapWriter{e: enc}
+// snapshotBudget bounds the encoded accounts that Persist holds before
+// writing them, and the read-ahead of Restore: the price of using every
+// core while the output stays in account order.
+const snapshotBudget = 256 << 20
+
+// write writes the snapshot's bytes to out. Accounts are encoded in
+// parallel, each into frames of whole records, and written in id order.
+func (s *snapshot) write(out io.Writer) error {
+	hw := newMPWriter(out)
 	st := s.st
-	sw.arr(5)
-	sw.str(snapshotMagic)
-	sw.uint(snapshotVersion)
-	sw.uint(st.index)
-	sw.uint(uint64(st.accounts.Len()))
-	sw.uint(uint64(st.nodes.Len()))
+	hw.arr(5)
+	hw.str(snapshotMagic)
+	hw.uint(snapshotVersion)
+	hw.uint(st.index)
+	hw.uint(uint64(st.accounts.Len()))
+	hw.uint(uint64(st.nodes.Len()))
 	st.nodes.Scan(func(_ string, n NodeAddr) bool {
-		sw.tag(recNode)
-		sw.str(n.ID)
-		sw.str(n.Raft)
-		sw.str(n.HTTP)
-		return sw.err == nil
+		hw.uint(uint64(recNode))
+		hw.str(n.ID)
+		hw.str(n.Raft)
+		hw.str(n.HTTP)
+		return true
 	})
+	accounts := make([]*account, 0, st.accounts.Len())
 	st.accounts.Scan(func(_ string, a *account) bool {
-		sw.account(a)
-		return sw.err == nil
+		accounts = append(accounts, a)
+		return true
 	})
-	sw.tag(recEnd)
-	if sw.err != nil {
-		return fmt.Errorf("fsm: write snapshot: %w", sw.err)
+
+	p := newPipeline(len(accounts))
+	defer p.stop()
+	results := make([]chan *frameList, len(accounts))
+	for i := range results {
+		results[i] = make(chan *frameList, 1)
 	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("fsm: write snapshot: %w", err)
+	p.run(func(i int) int {
+		fl := &frameList{}
+		w := &snapWriter{mpWriter: newMPWriter(fl)}
+		w.account(accounts[i])
+		w.flush()
+		if w.err != nil {
+			fl.frames, fl.size = nil, -1
+			p.fail(fmt.Errorf("account %s: %w", accounts[i].rec.ID, w.err))
+		}
+		results[i] <- fl
+		return max(fl.size, 0)
+	})
+	for i := range accounts {
+		var fl *frameList
+		select {
+		case fl = <-results[i]:
+		case <-p.failed:
+			return fmt.Errorf("fsm: write snapshot: %w", p.err)
+		}
+		if fl.size < 0 {
+			return fmt.Errorf("fsm: write snapshot: %w", p.err)
+		}
+		for j, f := range fl.frames {
+			if j == 0 {
+				hw.uint(uint64(recAccount))
+			} else {
+				hw.uint(uint64(recMore))
+			}
+			hw.binHeader(len(f))
+			hw.raw(f)
+		}
+		p.consumed(i, fl.size)
+		if hw.err != nil {
+			break
+		}
+	}
+	hw.uint(uint64(recEnd))
+	hw.flush()
+	if hw.err != nil {
+		return fmt.Errorf("fsm: write snapshot: %w", hw.err)
 	}
 	return nil
 }
 
-// snapWriter encodes records, keeping the first error.
-type snapWriter struct {
-	e   *msgpack.Encoder
-	err error
-	// seen holds the chat versions of the current account already written.
-	seen map[versionKey]bool
+// pipeline runs jobs 0..n-1 on every core, starting them in order, and
+// holds back a job while the output of jobs not yet consumed exceeds
+// snapshotBudget, unless it is the next one the consumer needs.
+type pipeline struct {
+	n       int
+	mu      sync.Mutex
+	cond    *sync.Cond
+	pending int // bytes produced and not yet consumed
+	next    int // the job the consumer waits for
+	stopped bool
+	wg      sync.WaitGroup
+
+	failOnce sync.Once
+	failed   chan struct{}
+	err      error
 }
 
-type versionKey struct {
-	id, rev int64
+func newPipeline(n int) *pipeline {
+	p := &pipeline{n: n, failed: make(chan struct{})}
+	p.cond = sync.NewCond(&p.mu)
+	return p
+}
+
+// run starts the workers; job(i) returns the bytes it holds until consumed.
+func (p *pipeline) run(job func(i int) int) {
+	jobs := make(chan int)
+	workers := max(1, min(runtime.GOMAXPROCS(0), p.n))
+	p.wg.Add(workers + 1)
+	go func() {
+		defer p.wg.Done()
+		defer close(jobs)
+		for i := 0; i < p.n; i++ {
+			p.mu.Lock()
+			for p.pending > snapshotBudget && i != p.next && !p.stopped {
+				p.cond.Wait()
+			}
+			stopped := p.stopped
+			p.mu.Unlock()
+			if stopped {
+				return
+			}
+			jobs <- i
+		}
+	}()
+	for w := 0; w < workers; w++ {
+		go func() {
+			defer p.wg.Done()
+			for i := range jobs {
+				n := job(i)
+				p.mu.Lock()
+				p.pending += n
+				p.mu.Unlock()
+			}
+		}()
+	}
+}
+
+// consumed releases job i's output.
+func (p *pipeline) consumed(i, n int) {
+	p.mu.Lock()
+	p.pending -= n
+	p.next = i + 1
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// release returns n bytes to the budget.
+func (p *pipeline) release(n int) {
+	p.mu.Lock()
+	p.pending -= n
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+func (p *pipeline) fail(err error) {
+	p.failOnce.Do(func() {
+		p.err = err
+		close(p.failed)
+	})
+}
+
+// stop makes the workers finish early and waits for them.
+func (p *pipeline) stop() {
+	p.mu.Lock()
+	p.stopped = true
+	p.cond.Broadcast()
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// snapWriter writes the records of a snapshot.
+type snapWriter struct {
+	*mpWriter
+	a *account
+	// lastWritten[id-1] is the rev of chat id's version last written in
+	// full, -1 for none.
+	lastWritten []int64
 }
 
 func (w *snapWriter) tag(t uint8) { w.uint(uint64(t)) }
 
-func (w *snapWriter) uint(v uint64) {
-	if w.err == nil {
-		w.err = w.e.EncodeUint(v)
+// op writes an operator id of the current account as its ordinal.
+func (w *snapWriter) op(id string) {
+	ord, ok := w.a.ords[id]
+	if !ok && w.err == nil {
+		// Every operator id in an account got an ordinal when the
+		// operator was created; this is a bug, not bad input.
+		w.err = fmt.Errorf("operator id %q has no ordinal in account %s", id, w.a.rec.ID)
 	}
-}
-
-func (w *snapWriter) int(v int64) {
-	if w.err == nil {
-		w.err = w.e.EncodeInt(v)
-	}
-}
-
-func (w *snapWriter) str(s string) {
-	if w.err == nil {
-		w.err = w.e.EncodeString(s)
-	}
+	w.uint(uint64(ord))
 }
 
 func (w *snapWriter) optStr(p *string) {
 	if p == nil {
-		if w.err == nil {
-			w.err = w.e.EncodeNil()
-		}
+		w.nil()
 		return
 	}
 	w.str(*p)
 }
 
-func (w *snapWriter) bool(b bool) {
-	if w.err == nil {
-		w.err = w.e.EncodeBool(b)
-	}
-}
-
-func (w *snapWriter) bytes(b []byte) {
-	if w.err == nil {
-		w.err = w.e.EncodeBytes(b)
-	}
-}
-
-func (w *snapWriter) arr(n int) {
-	if w.err == nil {
-		w.err = w.e.EncodeArrayLen(n)
-	}
-}
-
-func (w *snapWriter) strs(list []string) {
-	w.arr(len(list))
-	for _, s := range list {
-		w.str(s)
-	}
-}
-
 func (w *snapWriter) account(a *account) {
-	w.seen = make(map[versionKey]bool)
-	w.tag(recAccount)
+	w.a = a
+	w.lastWritten = slices.Grow(w.lastWritten[:0], int(a.numChats))[:a.numChats]
+	for i := range w.lastWritten {
+		w.lastWritten[i] = -1
+	}
 	w.str(a.rec.ID)
 	w.str(a.rec.Name)
 	w.int(int64(a.rec.CreatedAt))
@@ -199,7 +311,10 @@ func (w *snapWriter) account(a *account) {
 	w.int(a.nextNotification)
 	w.int(a.firstSeq)
 	w.int(a.lastSeq)
-	w.strs(a.ordNames)
+	w.arr(len(a.ordNames))
+	for _, n := range a.ordNames {
+		w.str(n)
+	}
 	w.uint(uint64(len(a.ops)))
 	w.uint(uint64(len(a.idemOrder)))
 	w.uint(uint64(a.keys.Len()))
@@ -213,33 +328,37 @@ func (w *snapWriter) account(a *account) {
 			w.int(n.ID)
 			w.uint(uint64(n.Type))
 			w.int(n.ChatID)
-			w.str(n.Operator)
+			w.op(n.Operator)
 			w.int(int64(n.At))
 		}
+		w.maybeFlush()
 	}
 	for id := int64(1); id <= a.numChats && w.err == nil; id++ {
 		w.chat(a.chat(id))
+		w.maybeFlush()
 	}
 	for seq := a.firstSeq; seq <= a.lastSeq && w.err == nil; seq++ {
-		w.event(a, a.event(seq))
+		w.event(a.event(seq))
+		w.maybeFlush()
 	}
 	for _, e := range a.idemOrder {
 		w.tag(recIdem)
 		w.str(e.key)
 		w.bytes(e.fingerprint)
 		w.int(int64(e.at))
-		w.result(a, &e.result)
+		w.result(&e.result)
+		w.maybeFlush()
 	}
 	a.keys.Scan(func(id string, hash [32]byte) bool {
 		w.tag(recKey)
 		w.str(id)
 		w.bytes(hash[:])
-		return w.err == nil
+		return true
 	})
 }
 
 func (w *snapWriter) operator(o *Operator) {
-	w.str(o.ID)
+	w.op(o.ID)
 	w.str(o.Name)
 	w.optStr(o.Email)
 	w.int(int64(o.CreatedAt))
@@ -259,10 +378,10 @@ func (w *snapWriter) chat(c *Chat) {
 	for i := range c.transcript {
 		m := &c.transcript[i]
 		w.uint(uint64(m.AuthorType))
-		w.str(m.AuthorID)
+		w.op(m.AuthorID)
 		w.str(m.Text)
 		w.uint(uint64(m.Event))
-		w.str(m.Operator)
+		w.op(m.Operator)
 		w.int(int64(m.At))
 	}
 }
@@ -272,13 +391,16 @@ func (w *snapWriter) chat(c *Chat) {
 func (w *snapWriter) versionFields(c *Chat) {
 	w.uint(uint64(c.Status))
 	w.bool(c.Unread)
-	w.str(c.Assignee)
-	w.strs(c.Participants)
+	w.op(c.Assignee)
+	w.arr(len(c.Participants))
+	for _, p := range c.Participants {
+		w.op(p)
+	}
 	w.int(int64(c.LastActivityAt))
 	w.int(int64(c.WaitingSince))
 	w.int(int64(c.FirstReplyAt))
 	w.int(int64(c.ClosedAt))
-	w.str(c.ClosedBy)
+	w.op(c.ClosedBy)
 	w.int(int64(c.MessageCount))
 	if c.LastMessage != nil {
 		w.int(c.LastMessage.Seq)
@@ -289,32 +411,31 @@ func (w *snapWriter) versionFields(c *Chat) {
 }
 
 // chatRef writes a reference to a chat version: nil, or id and rev, then
-// the version's fields the first time it is neither current nor written.
-func (w *snapWriter) chatRef(a *account, c *Chat) {
+// the version's fields unless it is the current version or the one last
+// written for that chat.
+func (w *snapWriter) chatRef(c *Chat) {
 	if c == nil {
-		if w.err == nil {
-			w.err = w.e.EncodeNil()
-		}
+		w.nil()
 		return
 	}
 	w.int(c.ID)
 	w.int(c.rev)
-	k := versionKey{c.ID, c.rev}
-	if c.rev == a.chat(c.ID).rev || w.seen[k] {
+	if c.rev == w.a.chat(c.ID).rev || w.lastWritten[c.ID-1] == c.rev {
 		w.bool(false)
 		return
 	}
-	w.seen[k] = true
+	w.lastWritten[c.ID-1] = c.rev
 	w.bool(true)
 	w.versionFields(c)
 }
 
-func (w *snapWriter) event(a *account, e *eventRec) {
+func (w *snapWriter) event(e *eventRec) {
 	w.tag(recEvent)
 	w.uint(uint64(e.typ))
 	w.int(int64(e.at))
-	w.chatRef(a, e.chat)
-	w.chatRef(a, e.before)
+	// Before first: a chat's references then never go down in rev.
+	w.chatRef(e.before)
+	w.chatRef(e.chat)
 	switch r := e.ref.(type) {
 	case *Message:
 		w.tag(refMessage)
@@ -326,26 +447,26 @@ func (w *snapWriter) event(a *account, e *eventRec) {
 		w.tag(refNotification)
 		w.int(r.ID)
 		w.uint(uint64(r.Type))
-		w.str(r.Recipient)
+		w.op(r.Recipient)
 		w.int(r.ChatID)
-		w.str(r.Operator)
+		w.op(r.Operator)
 		w.int(int64(r.At))
 	case string:
 		w.tag(refRemoved)
-		w.str(r)
+		w.op(r)
 	default:
 		w.tag(refNone)
 	}
 }
 
-func (w *snapWriter) result(a *account, r *Result) {
+func (w *snapWriter) result(r *Result) {
 	if r.Err != nil {
 		w.arr(3)
 		w.str(string(r.Err.Code))
 		w.str(r.Err.Field)
 		w.str(r.Err.Message)
-	} else if w.err == nil {
-		w.err = w.e.EncodeNil()
+	} else {
+		w.nil()
 	}
 	w.bool(r.Created)
 	w.uint(r.Index)
@@ -354,8 +475,8 @@ func (w *snapWriter) result(a *account, r *Result) {
 		w.str(r.Account.ID)
 		w.str(r.Account.Name)
 		w.int(int64(r.Account.CreatedAt))
-	} else if w.err == nil {
-		w.err = w.e.EncodeNil()
+	} else {
+		w.nil()
 	}
 	if r.Operator != nil {
 		w.bool(true)
@@ -363,7 +484,7 @@ func (w *snapWriter) result(a *account, r *Result) {
 	} else {
 		w.bool(false)
 	}
-	w.chatRef(a, r.Chat)
+	w.chatRef(r.Chat)
 	if r.Message != nil {
 		w.int(r.Message.Seq)
 	} else {
@@ -391,140 +512,154 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-func (f *FSM) readSnapshot(r io.Reader) (st *state, err error) {
-	dec := msgpack.NewDecoder(bufio.NewReaderSize(r, 1<<18))
-	sr := &snapReader{d: dec, cfg: &f.cfg}
-	defer func() {
-		// Malformed input must be an error, whatever it trips over.
-		if p := recover(); p != nil {
-			st, err = nil, fmt.Errorf("%w: %v", ErrBadSnapshot, p)
-		}
-	}()
+func (f *FSM) readSnapshot(in io.Reader) (st *state, err error) {
+	r := newMPReader(in)
 	st = newState()
-	if n := sr.arr(); n != 5 || sr.str() != snapshotMagic {
+	if n := r.arr(); n != 5 || r.str() != snapshotMagic {
 		return nil, fmt.Errorf("%w: not a chatstate snapshot", ErrBadSnapshot)
 	}
-	if v := sr.uint(); v != snapshotVersion {
+	if v := r.uint(); v != snapshotVersion {
 		return nil, fmt.Errorf("%w: format version %d, want %d", ErrBadSnapshot, v, snapshotVersion)
 	}
-	st.index = sr.uint()
-	numAccounts := sr.uint()
-	numNodes := sr.uint()
-	if sr.err != nil {
-		return nil, fmt.Errorf("%w: header: %v", ErrBadSnapshot, sr.err)
+	st.index = r.uint()
+	numAccounts := r.uint()
+	numNodes := r.uint()
+	if r.err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ErrBadSnapshot, r.err)
 	}
-	var acc *accountReader
-	finish := func() error {
-		if acc == nil {
-			return nil
-		}
-		if err := acc.finish(st); err != nil {
-			return err
-		}
-		acc = nil
-		return nil
+
+	// Each account's frames are read whole and decoded on a worker, while
+	// this goroutine reads on; accounts join the state in stream order.
+	type job struct {
+		frames [][]byte
+		size   int
+		acc    *accountReader
+		err    error
+		done   chan struct{}
 	}
-	for {
-		tag := uint8(sr.uint())
-		if sr.err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, sr.err)
+	var jobs []*job
+	work := make(chan *job)
+	p := newPipeline(0)
+	workers := max(1, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	wg.Add(workers)
+	for w := 0; w < workers; w++ {
+		go func() {
+			defer wg.Done()
+			for j := range work {
+				j.acc, j.err = f.decodeAccount(j.frames)
+				j.frames = nil
+				p.release(j.size)
+				close(j.done)
+			}
+		}()
+	}
+	var cur *job
+	dispatch := func() {
+		if cur != nil {
+			p.mu.Lock()
+			p.pending += cur.size
+			p.mu.Unlock()
+			work <- cur
+			cur = nil
+		}
+	}
+	stopWorkers := func() {
+		dispatch()
+		close(work)
+		wg.Wait()
+	}
+	for done := false; !done; {
+		tag := uint8(r.uint())
+		if r.err != nil {
+			stopWorkers()
+			return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, r.err)
 		}
 		switch tag {
 		case recEnd:
-			if err := finish(); err != nil {
-				return nil, err
-			}
-			if uint64(st.accounts.Len()) != numAccounts || uint64(st.nodes.Len()) != numNodes {
-				return nil, fmt.Errorf("%w: %d accounts and %d nodes, header says %d and %d",
-					ErrBadSnapshot, st.accounts.Len(), st.nodes.Len(), numAccounts, numNodes)
-			}
-			return st, nil
+			done = true
 		case recNode:
-			n := NodeAddr{ID: sr.str(), Raft: sr.str(), HTTP: sr.str()}
+			n := NodeAddr{ID: r.str(), Raft: r.str(), HTTP: r.str()}
 			st.nodes.Set(n.ID, n)
 		case recAccount:
-			if err := finish(); err != nil {
-				return nil, err
+			dispatch()
+			// Read ahead only within the budget.
+			p.mu.Lock()
+			for p.pending > snapshotBudget {
+				p.cond.Wait()
 			}
-			acc = sr.account()
+			p.mu.Unlock()
+			cur = &job{done: make(chan struct{})}
+			jobs = append(jobs, cur)
+			fallthrough
+		case recMore:
+			if cur == nil {
+				stopWorkers()
+				return nil, fmt.Errorf("%w: frame outside an account", ErrBadSnapshot)
+			}
+			fr := r.frame()
+			cur.frames = append(cur.frames, fr)
+			cur.size += len(fr)
 		default:
-			if acc == nil {
-				return nil, fmt.Errorf("%w: record %d outside an account", ErrBadSnapshot, tag)
+			stopWorkers()
+			return nil, fmt.Errorf("%w: unknown record type %d", ErrBadSnapshot, tag)
+		}
+		if r.err != nil {
+			stopWorkers()
+			return nil, fmt.Errorf("%w: record %d: %v", ErrBadSnapshot, tag, r.err)
+		}
+	}
+	stopWorkers()
+	for _, j := range jobs {
+		<-j.done
+		if j.err != nil {
+			return nil, j.err
+		}
+		if err := j.acc.finish(st); err != nil {
+			return nil, err
+		}
+	}
+	if uint64(st.accounts.Len()) != numAccounts || uint64(st.nodes.Len()) != numNodes {
+		return nil, fmt.Errorf("%w: %d accounts and %d nodes, header says %d and %d",
+			ErrBadSnapshot, st.accounts.Len(), st.nodes.Len(), numAccounts, numNodes)
+	}
+	return st, nil
+}
+
+// decodeAccount rebuilds one account from its frames.
+func (f *FSM) decodeAccount(frames [][]byte) (ar *accountReader, err error) {
+	defer func() {
+		// Malformed input must be an error, whatever it trips over.
+		if p := recover(); p != nil {
+			ar, err = nil, fmt.Errorf("%w: %v", ErrBadSnapshot, p)
+		}
+	}()
+	r := &snapReader{mpReader: &mpReader{}, cfg: &f.cfg}
+	for i, fr := range frames {
+		r.resetFrame(fr)
+		if i == 0 {
+			ar = r.account()
+		}
+		for r.err == nil && !r.done() {
+			tag := uint8(r.uint())
+			if r.err != nil {
+				break
 			}
-			if err := acc.record(tag); err != nil {
+			if err := ar.record(tag); err != nil {
 				return nil, err
 			}
 		}
-		if sr.err != nil {
-			return nil, fmt.Errorf("%w: record %d: %v", ErrBadSnapshot, tag, sr.err)
+		if r.err != nil {
+			return nil, fmt.Errorf("%w: account %s: %v", ErrBadSnapshot, ar.a.rec.ID, r.err)
 		}
 	}
+	return ar, nil
 }
 
-// snapReader decodes records, keeping the first error.
+// snapReader reads the records of a snapshot.
 type snapReader struct {
-	d   *msgpack.Decoder
-	err error
+	*mpReader
 	cfg *Config
-	// intern shares the strings that repeat within an account (operator
-	// ids) instead of allocating each occurrence.
-	intern map[string]string
-}
-
-func (r *snapReader) uint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, err := r.d.DecodeUint64()
-	r.err = err
-	return v
-}
-
-func (r *snapReader) int() int64 {
-	if r.err != nil {
-		return 0
-	}
-	v, err := r.d.DecodeInt64()
-	r.err = err
-	return v
-}
-
-func (r *snapReader) str() string {
-	if r.err != nil {
-		return ""
-	}
-	v, err := r.d.DecodeString()
-	r.err = err
-	return v
-}
-
-// id reads a short repeated string, interned.
-func (r *snapReader) id() string {
-	s := r.str()
-	if s == "" {
-		return ""
-	}
-	if v, ok := r.intern[s]; ok {
-		return v
-	}
-	r.intern[s] = s
-	return s
-}
-
-func (r *snapReader) isNil() bool {
-	if r.err != nil {
-		return false
-	}
-	c, err := r.d.PeekCode()
-	if err != nil {
-		r.err = err
-		return false
-	}
-	if c == msgpcode.Nil {
-		r.err = r.d.DecodeNil()
-		return true
-	}
-	return false
 }
 
 func (r *snapReader) optStr() *string {
@@ -533,52 +668,6 @@ func (r *snapReader) optStr() *string {
 	}
 	s := r.str()
 	return &s
-}
-
-func (r *snapReader) bool() bool {
-	if r.err != nil {
-		return false
-	}
-	v, err := r.d.DecodeBool()
-	r.err = err
-	return v
-}
-
-func (r *snapReader) bytes() []byte {
-	if r.err != nil {
-		return nil
-	}
-	v, err := r.d.DecodeBytes()
-	r.err = err
-	return v
-}
-
-func (r *snapReader) arr() int {
-	if r.err != nil {
-		return 0
-	}
-	n, err := r.d.DecodeArrayLen()
-	r.err = err
-	if n < 0 {
-		return 0
-	}
-	return n
-}
-
-func (r *snapReader) ids() []string {
-	n := r.arr()
-	if n == 0 {
-		return nil
-	}
-	out := make([]string, 0, min(n, 1024))
-	for i := 0; i < n && r.err == nil; i++ {
-		out = append(out, r.id())
-	}
-	return out
-}
-
-func (r *snapReader) operator() *Operator {
-	return &Operator{ID: r.id(), Name: r.str(), Email: r.optStr(), CreatedAt: Millis(r.int())}
 }
 
 // accountReader rebuilds one account from its records.
@@ -592,40 +681,76 @@ type accountReader struct {
 	// that follow must add up to them.
 	wantChats   int64
 	wantLastSeq int64
-	versions    map[versionKey]*Chat
+	// lastVersion[id-1] is the version of chat id last read in full.
+	lastVersion []*Chat
 	// notifications by id, so that events share the inbox's records.
 	notifications map[int64]*Notification
+	// texts is scratch space to read a transcript's texts into one string.
+	texts   []byte
+	textEnd []int
+}
+
+// op reads an operator id written as its ordinal.
+func (ar *accountReader) op() string {
+	ord := ar.r.uint()
+	if ord >= uint64(len(ar.a.ordNames)) {
+		ar.r.fail(fmt.Errorf("%w: operator ordinal %d out of range", errSnapshotValue, ord))
+		return ""
+	}
+	return ar.a.ordNames[ord]
+}
+
+func (ar *accountReader) ops() []string {
+	n := ar.r.arr()
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, 0, min(n, 64))
+	for i := 0; i < n && ar.r.err == nil; i++ {
+		out = append(out, ar.op())
+	}
+	return out
+}
+
+func (ar *accountReader) operator() *Operator {
+	r := ar.r
+	return &Operator{ID: ar.op(), Name: r.str(), Email: r.optStr(), CreatedAt: Millis(r.int())}
 }
 
 func (r *snapReader) account() *accountReader {
-	r.intern = make(map[string]string)
 	rec := &Account{ID: r.str(), Name: r.str(), CreatedAt: Millis(r.int())}
 	a := newAccount(rec, 0)
-	ar := &accountReader{r: r, a: a, versions: make(map[versionKey]*Chat), notifications: make(map[int64]*Notification)}
+	ar := &accountReader{r: r, a: a, notifications: make(map[int64]*Notification)}
 	numChats := r.int()
 	a.nextNotification = r.int()
 	a.firstSeq = r.int()
 	a.lastSeq = r.int()
-	names := r.ids()
+	n := r.arr()
+	names := make([]string, 0, min(n, 1024))
+	for i := 0; i < n && r.err == nil; i++ {
+		names = append(names, r.str())
+	}
 	ar.numOps, ar.numIdem, ar.numKeys = r.uint(), r.uint(), r.uint()
 	if r.err != nil {
 		return ar
 	}
 	if len(names) == 0 || names[0] != "" || numChats < 0 || a.firstSeq < 1 || a.lastSeq < a.firstSeq-1 {
-		r.err = fmt.Errorf("account %s: inconsistent counters", rec.ID)
+		r.fail(fmt.Errorf("account %s: inconsistent counters", rec.ID))
 		return ar
 	}
 	for _, n := range names[1:] {
 		a.ordinal(n)
 	}
 	if len(a.ords) != len(names) {
-		r.err = fmt.Errorf("account %s: duplicate assignee", rec.ID)
+		r.fail(fmt.Errorf("account %s: duplicate operator id", rec.ID))
+		return ar
 	}
 	a.chats = make([]*chatChunk, 0, (numChats+chatChunkSize-1)/chatChunkSize)
+	ar.lastVersion = make([]*Chat, 0, min(numChats, 1<<20))
+	ar.wantChats = numChats
 	// Events are appended at lastSeq+1 by restoreEvent.
 	ar.wantLastSeq = a.lastSeq
 	a.lastSeq = a.firstSeq - 1
-	ar.wantChats = numChats
 	return ar
 }
 
@@ -633,20 +758,25 @@ func (ar *accountReader) record(tag uint8) error {
 	r, a := ar.r, ar.a
 	switch tag {
 	case recOperator:
-		o := &operator{rec: ar.r.operator()}
-		o.ord = a.ordinal(o.rec.ID)
+		o := &operator{rec: ar.operator()}
+		o.ord = a.ords[o.rec.ID]
 		o.readUpTo = r.int()
 		n := r.arr()
-		o.inbox = make([]*Notification, 0, min(n, r.cfg.InboxSize))
-		for i := 0; i < n && r.err == nil; i++ {
-			nt := &Notification{ID: r.int(), Type: NotificationType(r.uint()), Recipient: o.rec.ID, ChatID: r.int(), Operator: r.id(), At: Millis(r.int())}
-			o.inbox = append(o.inbox, nt)
+		if n > r.cfg.InboxSize {
+			return fmt.Errorf("%w: inbox of %d notifications", ErrBadSnapshot, n)
+		}
+		block := make([]Notification, n)
+		o.inbox = make([]*Notification, n)
+		for i := range block {
+			nt := &block[i]
+			*nt = Notification{ID: r.int(), Type: NotificationType(r.uint()), Recipient: o.rec.ID, ChatID: r.int(), Operator: ar.op(), At: Millis(r.int())}
+			o.inbox[i] = nt
 			ar.notifications[nt.ID] = nt
 			if nt.ID > o.readUpTo {
 				o.unread++
 			}
 		}
-		if len(a.ops) > 0 && a.ops[len(a.ops)-1].rec.ID >= o.rec.ID {
+		if o.rec.ID == "" || len(a.ops) > 0 && a.ops[len(a.ops)-1].rec.ID >= o.rec.ID {
 			return fmt.Errorf("%w: operators out of order", ErrBadSnapshot)
 		}
 		a.ops = append(a.ops, o)
@@ -659,6 +789,7 @@ func (ar *accountReader) record(tag uint8) error {
 			return fmt.Errorf("%w: chat %d out of order", ErrBadSnapshot, c.ID)
 		}
 		a.putChat(nil, c)
+		ar.lastVersion = append(ar.lastVersion, nil)
 		for _, p := range c.Participants {
 			o := a.op(p)
 			if o == nil {
@@ -672,10 +803,10 @@ func (ar *accountReader) record(tag uint8) error {
 	case recEvent:
 		e := eventRec{typ: EventType(r.uint()), at: Millis(r.int())}
 		var err error
-		if e.chat, err = ar.chatRef(); err != nil {
+		if e.before, err = ar.chatRef(); err != nil {
 			return err
 		}
-		if e.before, err = ar.chatRef(); err != nil {
+		if e.chat, err = ar.chatRef(); err != nil {
 			return err
 		}
 		switch uint8(r.uint()) {
@@ -687,22 +818,22 @@ func (ar *accountReader) record(tag uint8) error {
 			}
 			e.ref = &e.chat.transcript[seq-1]
 		case refOperator:
-			e.ref = r.operator()
+			e.ref = ar.operator()
 		case refNotification:
-			n := &Notification{ID: r.int(), Type: NotificationType(r.uint()), Recipient: r.id(), ChatID: r.int(), Operator: r.id(), At: Millis(r.int())}
+			n := &Notification{ID: r.int(), Type: NotificationType(r.uint()), Recipient: ar.op(), ChatID: r.int(), Operator: ar.op(), At: Millis(r.int())}
 			if shared, ok := ar.notifications[n.ID]; ok && *shared == *n {
 				n = shared
 			}
 			e.ref = n
 		case refRemoved:
-			e.ref = r.id()
+			e.ref = ar.op()
 		default:
 			return fmt.Errorf("%w: unknown event record kind", ErrBadSnapshot)
 		}
 		if a.lastSeq >= ar.wantLastSeq {
 			return fmt.Errorf("%w: more events than the account's counter", ErrBadSnapshot)
 		}
-		a.restoreEvent(e)
+		a.restoreEvent(e, ar.wantLastSeq)
 	case recIdem:
 		e := &idemEntry{key: r.str(), fingerprint: r.bytes(), at: Millis(r.int())}
 		if err := ar.result(&e.result); err != nil {
@@ -734,25 +865,31 @@ func (ar *accountReader) chat() (*Chat, error) {
 		return nil, r.err
 	}
 	if c.Source < SourceEmail || c.Source > SourceExternalPage || ct.Type < ContactTypeContact || ct.Type > ContactTypeVisitor ||
-		c.Status < StatusActive || c.Status > StatusClosed || n < 0 || lastSeq < 0 || lastSeq > n {
+		n < 0 || n > maxSnapshotString || lastSeq > n {
 		return nil, fmt.Errorf("%w: chat %d: field out of range", ErrBadSnapshot, c.ID)
 	}
-	if n > 0 {
-		c.transcript = make([]Message, 0, min(n, 1<<16))
-	}
-	for i := int64(0); i < n && r.err == nil; i++ {
-		c.transcript = append(c.transcript, Message{
-			Seq:        i + 1,
-			AuthorType: AuthorType(r.uint()),
-			AuthorID:   r.id(),
-			Text:       r.str(),
-			Event:      SystemEvent(r.uint()),
-			Operator:   r.id(),
-			At:         Millis(r.int()),
-		})
+	// The texts of a transcript go into one string, sliced per message:
+	// one allocation per chat instead of one per message.
+	c.transcript = make([]Message, n)
+	ar.texts, ar.textEnd = ar.texts[:0], ar.textEnd[:0]
+	for i := range c.transcript {
+		m := &c.transcript[i]
+		m.Seq = int64(i) + 1
+		m.AuthorType = AuthorType(r.uint())
+		m.AuthorID = ar.op()
+		ar.texts = append(ar.texts, r.rawStr()...)
+		ar.textEnd = append(ar.textEnd, len(ar.texts))
+		m.Event = SystemEvent(r.uint())
+		m.Operator = ar.op()
+		m.At = Millis(r.int())
 	}
 	if r.err != nil {
 		return nil, r.err
+	}
+	all, start := string(ar.texts), 0
+	for i, end := range ar.textEnd {
+		c.transcript[i].Text = all[start:end]
+		start = end
 	}
 	if lastSeq > 0 {
 		c.LastMessage = &c.transcript[lastSeq-1]
@@ -766,16 +903,19 @@ func (ar *accountReader) versionFields(c *Chat) (lastSeq, n int64) {
 	r := ar.r
 	c.Status = Status(r.uint())
 	c.Unread = r.bool()
-	c.Assignee = r.id()
-	c.Participants = r.ids()
+	c.Assignee = ar.op()
+	c.Participants = ar.ops()
 	c.LastActivityAt = Millis(r.int())
 	c.WaitingSince = Millis(r.int())
 	c.FirstReplyAt = Millis(r.int())
 	c.ClosedAt = Millis(r.int())
-	c.ClosedBy = r.id()
+	c.ClosedBy = ar.op()
 	c.MessageCount = int(r.int())
 	lastSeq = r.int()
 	n = r.int()
+	if c.Status < StatusActive || c.Status > StatusClosed || lastSeq < 0 {
+		r.fail(fmt.Errorf("%w: chat %d: field out of range", errSnapshotValue, c.ID))
+	}
 	return lastSeq, n
 }
 
@@ -793,12 +933,11 @@ func (ar *accountReader) chatRef() (*Chat, error) {
 	if cur == nil || rev > cur.rev {
 		return nil, fmt.Errorf("%w: reference to unknown chat %d version %d", ErrBadSnapshot, id, rev)
 	}
-	k := versionKey{id, rev}
 	if !full {
 		if rev == cur.rev {
 			return cur, nil
 		}
-		if v, ok := ar.versions[k]; ok {
+		if v := ar.lastVersion[id-1]; v != nil && v.rev == rev {
 			return v, nil
 		}
 		return nil, fmt.Errorf("%w: reference to unwritten chat %d version %d", ErrBadSnapshot, id, rev)
@@ -808,14 +947,14 @@ func (ar *accountReader) chatRef() (*Chat, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	if n < 0 || n > int64(len(cur.transcript)) || lastSeq < 0 || lastSeq > n || v.Status < StatusActive || v.Status > StatusClosed {
+	if n > int64(len(cur.transcript)) || lastSeq > n {
 		return nil, fmt.Errorf("%w: chat %d version %d out of range", ErrBadSnapshot, id, rev)
 	}
 	v.transcript = cur.transcript[:n:n]
 	if lastSeq > 0 {
 		v.LastMessage = &cur.transcript[lastSeq-1]
 	}
-	ar.versions[k] = v
+	ar.lastVersion[id-1] = v
 	return v, nil
 }
 
@@ -836,7 +975,7 @@ func (ar *accountReader) result(res *Result) error {
 		res.Account = &Account{ID: r.str(), Name: r.str(), CreatedAt: Millis(r.int())}
 	}
 	if r.bool() {
-		res.Operator = r.operator()
+		res.Operator = ar.operator()
 	}
 	var err error
 	if res.Chat, err = ar.chatRef(); err != nil {
@@ -881,11 +1020,13 @@ func (ar *accountReader) finish(st *state) error {
 
 // restoreEvent appends a restored event; chunk boundaries follow seq as
 // appendEvent lays them out.
-func (a *account) restoreEvent(e eventRec) {
+func (a *account) restoreEvent(e eventRec, lastSeq int64) {
 	a.lastSeq++
 	off := a.lastSeq - a.firstSeq
 	if off%eventChunkSize == 0 {
-		a.eventChunks = append(a.eventChunks, make([]eventRec, 0, 16))
+		// Sized to what the snapshot holds, so that no chunk grows by
+		// copying while the window is read in.
+		a.eventChunks = append(a.eventChunks, make([]eventRec, 0, min(eventChunkSize, lastSeq-a.lastSeq+1)))
 	}
 	n := len(a.eventChunks) - 1
 	a.eventChunks[n] = append(a.eventChunks[n], e)

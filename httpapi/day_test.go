@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
@@ -394,4 +395,60 @@ func isTime(v any) bool {
 	}
 	_, err := time.Parse("2006-01-02T15:04:05.000Z", s)
 	return err == nil && len(s) == 24
+}
+
+// TestReopenAndAssign: reopen by an operator and by a customer message,
+// transfers and unassignment, with their transcript entries and
+// notifications.
+func TestReopenAndAssign(t *testing.T) {
+	ts := startServer(t, nil)
+	fixture(t, ts) // chat 1 ann's, chat 2 unassigned, chat 3 closed (bob's)
+	const a = "/v1/accounts/acme"
+
+	chat := ts.must(t, 200, "POST", a+"/chats/3/reopen", map[string]any{"operator": "ann"})
+	if chat["status"] != "active" || chat["assignee"] != "bob" || chat["closed_at"] != nil || chat["closed_by"] != nil {
+		t.Fatalf("reopened: %v", chat)
+	}
+	inbox := ts.must(t, 200, "GET", a+"/operators/bob/notifications", nil)["notifications"].([]any)
+	if len(inbox) != 1 || inbox[0].(map[string]any)["type"] != "chat_reopened" || inbox[0].(map[string]any)["operator"] != "ann" {
+		t.Fatalf("bob's inbox: %v", inbox)
+	}
+	// Reopening an active chat changes nothing.
+	before := ts.b.f.AppliedIndex()
+	ts.must(t, 200, "POST", a+"/chats/3/reopen", map[string]any{"operator": "ann"})
+	if ev, _ := ts.b.f.Events("acme", 0, 0); ev.LastSeq != 17 || ts.b.f.AppliedIndex() != before+1 {
+		t.Fatalf("no-op reopen emitted events: last seq %d", ev.LastSeq)
+	}
+
+	// Close again; a customer message reopens it with a system entry first.
+	ts.must(t, 200, "POST", a+"/chats/3/close", map[string]any{"operator": "bob"})
+	r := ts.must(t, 201, "POST", a+"/chats/3/messages", map[string]any{"author": map[string]any{"type": "customer"}, "text": "still there?"})
+	if r["chat"].(map[string]any)["status"] != "active" || r["chat"].(map[string]any)["unread"] != true || r["message"].(map[string]any)["text"] != "still there?" {
+		t.Fatalf("customer reopen: %v", r)
+	}
+	msgs := ts.must(t, 200, "GET", a+"/chats/3/messages?after=4", nil)["messages"].([]any)
+	sys := msgs[len(msgs)-2].(map[string]any)
+	if sys["event"] != "reopened" || sys["operator"] != nil || sys["text"] != "" || sys["author"].(map[string]any)["type"] != "system" {
+		t.Fatalf("reopened entry: %v", msgs)
+	}
+
+	// Transfer chat 1 from ann to bob, then unassign it.
+	chat = ts.must(t, 200, "POST", a+"/chats/1/assign", map[string]any{"operator": "bob", "by": "ann"})
+	if chat["assignee"] != "bob" {
+		t.Fatalf("transfer: %v", chat)
+	}
+	chat = ts.must(t, 200, "POST", a+"/chats/1/assign", map[string]any{"operator": nil, "by": "ann"})
+	if chat["assignee"] != nil {
+		t.Fatalf("unassign: %v", chat)
+	}
+	msgs = ts.must(t, 200, "GET", a+"/chats/1/messages", nil)["messages"].([]any)
+	var events []string
+	for _, m := range msgs {
+		if e, ok := m.(map[string]any)["event"]; ok {
+			events = append(events, e.(string)+":"+fmt.Sprint(m.(map[string]any)["operator"]))
+		}
+	}
+	if !reflect.DeepEqual(events, []string{"assigned:bob", "unassigned:bob"}) {
+		t.Fatalf("system entries: %v", events)
+	}
 }

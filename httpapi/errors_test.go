@@ -156,6 +156,7 @@ func TestErrors(t *testing.T) {
 
 		// Media types and sizes.
 		{"text/plain body", "PUT", a, `{"name":"A"}`, hdr{"Content-Type": "text/plain"}, 415, "unsupported_media_type", "", false},
+		{"multipart body", "PUT", a, "--x\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nA\r\n--x--\r\n", hdr{"Content-Type": "multipart/form-data; boundary=x"}, 415, "unsupported_media_type", "", false},
 		{"too large", "POST", a + "/chats", chatBody(func(m map[string]any) { m["text"] = strings.Repeat("x", 5000) }), nil, 413, "payload_too_large", "", false},
 
 		// Decided by the state: these reached the log.
@@ -297,8 +298,8 @@ func TestNodeErrors(t *testing.T) {
 					if loc := r.header.Get("Location"); loc != "http://10.0.0.2:8080"+req.path {
 						t.Errorf("Location %q", loc)
 					}
-					if r.header.Get("X-Leader") != "10.0.0.2:8080" {
-						t.Errorf("X-Leader %q", r.header.Get("X-Leader"))
+					if r.header.Get("X-Leader") != "10.0.0.2:8080" || len(r.body) != 0 {
+						t.Errorf("X-Leader %q, body %q", r.header.Get("X-Leader"), r.body)
 					}
 				default:
 					if code, _ := r.errCode(t); code != c.code {

@@ -100,12 +100,15 @@ func New(cfg Config, backend Backend) (*Server, error) {
 		// so that restore can take a large backup while every other
 		// endpoint answers 413 (see readBody).
 		StreamRequestBody: true,
-		ReadTimeout:       cfg.ReadTimeout,
-		WriteTimeout:      cfg.WriteTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		CloseOnShutdown:   true,
-		Logger:            slogPrinter{s.log},
-		NoDefaultDate:     false,
+		// Multipart bodies are not part of the API: never let fasthttp
+		// parse them (or spool them to disk) before the handler refuses
+		// them with 415.
+		DisablePreParseMultipartForm: true,
+		ReadTimeout:                  cfg.ReadTimeout,
+		WriteTimeout:                 cfg.WriteTimeout,
+		IdleTimeout:                  cfg.IdleTimeout,
+		CloseOnShutdown:              true,
+		Logger:                       slogPrinter{s.log},
 	}
 	return s, nil
 }
@@ -428,6 +431,9 @@ func (r *request) fail(err error) {
 		}
 		ctx.Response.Header.SetBytesV("Location", loc)
 		ctx.Response.Header.Set("X-Leader", a.redirectTo)
+		ctx.SetStatusCode(a.status)
+		ctx.ResetBody()
+		return
 	}
 	e := r.begin()
 	renderError(e, a.code, a.message, a.field)

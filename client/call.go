@@ -236,7 +236,7 @@ func (c *Client) do(ctx context.Context, cl *call, opts []Option) error {
 			if o.addr == "" {
 				target = c.nextAfter(target)
 			}
-			if failedHere >= len(c.seeds) || o.addr != "" {
+			if failedHere >= len(*c.ring.Load()) || o.addr != "" {
 				failedHere = 0
 				if err := pause(0); err != nil {
 					return err

@@ -198,7 +198,10 @@ type Client struct {
 
 	mu    sync.Mutex
 	nodes map[string]*node // by address; grows as redirects name new nodes
-	seeds []*node          // Addrs, in order
+	// ring is every known node in the order learnt (Addrs first), for
+	// trying one after another when the leader is unknown or gone; it is
+	// replaced, never modified, so readers need no lock.
+	ring atomic.Pointer[[]*node]
 
 	// leader is the node that last acted as leader; nil when unknown.
 	leader atomic.Pointer[node]
@@ -235,6 +238,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Token != "" {
 		c.authHeader = "Bearer " + cfg.Token
 	}
+	var ring []*node
 	for _, a := range cfg.Addrs {
 		addr, _ := normalizeAddr(a)
 		if _, dup := c.nodes[addr]; dup {
@@ -242,8 +246,9 @@ func New(cfg Config) (*Client, error) {
 		}
 		n := c.newNode(addr)
 		c.nodes[addr] = n
-		c.seeds = append(c.seeds, n)
+		ring = append(ring, n)
 	}
+	c.ring.Store(&ring)
 	return c, nil
 }
 
@@ -263,30 +268,15 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// Addrs returns the addresses the client knows: those it was given and
+// Addrs returns the addresses the client knows: those it was given, then
 // those redirects named since.
 func (c *Client) Addrs() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]string, 0, len(c.nodes))
-	for _, n := range c.seeds {
-		out = append(out, n.addr)
-	}
-	for addr := range c.nodes {
-		if !c.isSeed(addr) {
-			out = append(out, addr)
-		}
+	ring := *c.ring.Load()
+	out := make([]string, len(ring))
+	for i, n := range ring {
+		out[i] = n.addr
 	}
 	return out
-}
-
-func (c *Client) isSeed(addr string) bool {
-	for _, s := range c.seeds {
-		if s.addr == addr {
-			return true
-		}
-	}
-	return false
 }
 
 // Leader returns the address of the node the client believes is the
@@ -376,6 +366,8 @@ func (c *Client) nodeFor(addr string) (*node, bool) {
 	}
 	n := c.newNode(addr)
 	c.nodes[addr] = n
+	ring := append(append([]*node(nil), *c.ring.Load()...), n)
+	c.ring.Store(&ring)
 	return n, true
 }
 
@@ -385,13 +377,15 @@ func (c *Client) pick() *node {
 	if n := c.leader.Load(); n != nil {
 		return n
 	}
-	return c.seeds[int(c.next.Add(1)-1)%len(c.seeds)]
+	ring := *c.ring.Load()
+	return ring[int(c.next.Add(1)-1)%len(ring)]
 }
 
 // nextAfter returns a node other than failed when there is one.
 func (c *Client) nextAfter(failed *node) *node {
-	for range len(c.seeds) {
-		n := c.seeds[int(c.next.Add(1)-1)%len(c.seeds)]
+	ring := *c.ring.Load()
+	for range len(ring) {
+		n := ring[int(c.next.Add(1)-1)%len(ring)]
 		if n != failed {
 			return n
 		}

@@ -80,6 +80,9 @@ func TestRedirectKeepsMethodBodyAndKeyAndCachesLeader(t *testing.T) {
 	if c.Leader() != leader.Addr {
 		t.Fatalf("cached leader %q, want %q", c.Leader(), leader.Addr)
 	}
+	if got := c.Addrs(); len(got) != 2 || got[0] != follower.Addr || got[1] != leader.Addr {
+		t.Fatalf("known addresses %v, want the follower then the leader it named", got)
+	}
 
 	if _, err := c.CloseChat(context.Background(), "acme", 42, "ann"); err != nil {
 		t.Fatal(err)
@@ -211,6 +214,22 @@ func TestNoRetryWithoutKey(t *testing.T) {
 	}
 	if got := dropper.requests.Load(); got != 1 {
 		t.Fatalf("the keyless write was sent %d times, want 1", got)
+	}
+
+	// A connection that could not be made sent nothing: the keyless write
+	// moves on to the next address.
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	live := newFakeNode(t, func(ctx *fasthttp.RequestCtx) { answer(ctx, 200, chatJSON) })
+	c3 := newClient(t, []string{deadAddr, live.Addr})
+	for range 3 {
+		if _, err := c3.MarkRead(context.Background(), "acme", 1, "ann", client.WithoutIdempotencyKey()); err != nil {
+			t.Fatalf("keyless write with a dead first address: %v", err)
+		}
 	}
 }
 

@@ -43,9 +43,7 @@ type call struct {
 	write  bool
 	read   bool // takes consistency and min_index
 	body   any  // encoded in the client's encoding; nil for none
-	raw    []byte
-	rawCT  string // content type of raw
-	out    any    // decoded from a 2xx body; nil to ignore it
+	out    any  // decoded from a 2xx body; nil to ignore it
 	// long calls (backup, restore) use the whole deadline for one
 	// attempt instead of AttemptTimeout.
 	long bool
@@ -130,8 +128,7 @@ func (c *Client) do(ctx context.Context, cl *call, opts []Option) error {
 	if key != "" {
 		req.Header.Set(headerIdempotencyKey, key)
 	}
-	switch {
-	case cl.body != nil:
+	if cl.body != nil {
 		buf := bufferPool.Get().(*bytes.Buffer)
 		buf.Reset()
 		defer bufferPool.Put(buf)
@@ -140,9 +137,6 @@ func (c *Client) do(ctx context.Context, cl *call, opts []Option) error {
 		}
 		req.Header.SetContentType(c.cfg.Encoding.contentType())
 		req.SetBodyRaw(buf.Bytes())
-	case cl.raw != nil:
-		req.Header.SetContentType(cl.rawCT)
-		req.SetBodyRaw(cl.raw)
 	}
 
 	var target *node
@@ -176,8 +170,10 @@ func (c *Client) do(ctx context.Context, cl *call, opts []Option) error {
 	giveUp := func(cause error) error {
 		return &gaveUpError{op: cl.op, attempts: attempts, cause: cause, last: lastErr}
 	}
-	// pause waits before the next round of attempts; false means the
-	// deadline or the context does not leave time for it.
+	// pause waits before the next round of attempts: the backoff of the
+	// round, or atLeast (a Retry-After) when longer. It returns an error
+	// when the deadline does not leave time for it, the context ends or
+	// the client is closed.
 	pause := func(atLeast time.Duration) error {
 		retries++
 		d := backoff(c.cfg.RetryBackoffMin, c.cfg.RetryBackoffMax, retries)

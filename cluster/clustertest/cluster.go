@@ -139,22 +139,38 @@ func (c *Cluster) newNode(i int) *Node {
 		n.proxy = p
 		n.Raft = p.Addr()
 	}
-	n.args = []string{
+	return n
+}
+
+// args are the node's command line for its next start. A node's first
+// start joins the nodes before it (n1 bootstraps); later starts list every
+// other node, which a node with data ignores unless its own address
+// changed.
+func (n *Node) argsForStart() []string {
+	c := n.c
+	args := []string{
 		"--id", n.ID, "--data", n.Dir,
 		"--http", n.HTTP, "--raft", n.RaftListen, "--advertise-raft", n.Raft,
 		"--log-level", c.cfg.LogLevel,
 		"--shutdown-timeout", "20s",
 	}
-	if i > 1 {
-		var join []string
-		for j := range i - 1 {
-			join = append(join, c.Nodes[j].HTTP)
+	join := n.join
+	if join == nil {
+		for _, o := range c.Nodes {
+			if o == n {
+				if n.starts == 0 {
+					break // first start: only the nodes before it
+				}
+				continue
+			}
+			join = append(join, o.HTTP)
 		}
-		n.args = append(n.args, "--join", strings.Join(join, ","))
 	}
-	n.args = append(n.args, c.cfg.Raft...)
-	n.args = append(n.args, c.cfg.Args...)
-	return n
+	if len(join) > 0 {
+		args = append(args, "--join", strings.Join(join, ","))
+	}
+	args = append(args, c.cfg.Raft...)
+	return append(args, c.cfg.Args...)
 }
 
 // freeAddr returns host:port with a port that was free a moment ago. A

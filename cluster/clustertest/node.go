@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,8 +32,8 @@ type Node struct {
 	Dir string
 
 	c     *Cluster
-	proxy *Proxy // nil without proxies
-	args  []string
+	proxy *Proxy   // nil without proxies
+	join  []string // --join for the next starts; nil: the default
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -65,7 +67,8 @@ func (n *Node) start() error {
 			return errors.New("already running")
 		}
 	}
-	cmd := exec.Command(n.c.binary, n.args...)
+	args := n.argsForStart()
+	cmd := exec.Command(n.c.binary, args...)
 	cmd.Stdout = &lineWriter{n: n}
 	cmd.Stderr = cmd.Stdout
 	cmd.SysProcAttr = procAttr()
@@ -87,8 +90,70 @@ func (n *Node) start() error {
 		n.mu.Unlock()
 		close(exited)
 	}()
-	n.logf("started (pid %d, start #%d): %s %s", cmd.Process.Pid, n.starts, n.c.binary, strings.Join(n.args, " "))
+	n.logf("started (pid %d, start #%d): %s %s", cmd.Process.Pid, n.starts, n.c.binary, strings.Join(args, " "))
 	return nil
+}
+
+// SetJoin sets the --join list of the node's next starts; nil restores
+// the default (the nodes before it on the first start, every other node
+// after), an empty list passes no --join.
+func (n *Node) SetJoin(members []string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.join = members
+	if members != nil && len(members) == 0 {
+		n.join = []string{}
+	}
+}
+
+// ChangeAddresses gives the stopped node new HTTP and Raft ports (and a
+// new proxy when the cluster has proxies), as when a machine comes back
+// with another address. Its data stays.
+func (n *Node) ChangeAddresses() {
+	n.c.tb.Helper()
+	if n.Running() {
+		n.c.tb.Fatalf("clustertest: ChangeAddresses on running node %s", n.ID)
+	}
+	n.HTTP = freeAddr(n.c.tb, "127.0.0.1")
+	n.RaftListen = freeAddr(n.c.tb, n.IP)
+	n.Raft = n.RaftListen
+	if n.proxy != nil {
+		_ = n.proxy.Close()
+		p, err := NewProxy(n.IP+":0", n.RaftListen)
+		if err != nil {
+			n.c.tb.Fatalf("clustertest: proxy for %s: %v", n.ID, err)
+		}
+		n.proxy = p
+		n.Raft = p.Addr()
+	}
+	n.logf("new addresses: http %s, raft %s", n.HTTP, n.Raft)
+}
+
+// Wipe deletes the stopped node's data, as when a machine is replaced; its
+// next start is a new node (with the same id) that joins the cluster.
+func (n *Node) Wipe() {
+	n.c.tb.Helper()
+	if n.Running() {
+		n.c.tb.Fatalf("clustertest: Wipe on running node %s", n.ID)
+	}
+	entries, err := os.ReadDir(n.Dir)
+	if err != nil {
+		n.c.tb.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(n.Dir, e.Name())); err != nil {
+			n.c.tb.Fatal(err)
+		}
+	}
+	n.logf("data wiped")
+}
+
+// Output returns the lines the node has printed since its first start
+// (the newest ones, when there were very many).
+func (n *Node) Output() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.output)
 }
 
 // Running reports whether the node's process is running.

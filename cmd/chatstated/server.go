@@ -80,21 +80,29 @@ func start(ctx context.Context, opts options, logger *slog.Logger) (*server, err
 	go func() { s.served <- api.Serve(ln) }()
 	logger.Info("serving", "id", opts.ID, "http", advertiseHTTP, "raft", n.RaftAddr(), "data", opts.Data)
 
-	if len(opts.Join) > 0 && !s.isMember() {
+	if len(opts.Join) > 0 && s.needsJoin(advertiseHTTP) {
 		go s.join(ctx, advertiseHTTP)
 	}
 	return s, nil
 }
 
-// isMember reports whether this node is already in the cluster's
-// configuration, as it is after a restart: --join is then ignored.
-func (s *server) isMember() bool {
+// needsJoin reports whether this node must ask the cluster to add it: it
+// is not in the cluster's configuration (a new node), or it is but under
+// other addresses (it restarted on its data at a new address, and the
+// leader must replace its entry). A node that restarts where it was
+// rejoins from its own data and ignores --join.
+func (s *server) needsJoin(advertiseHTTP string) bool {
 	for _, m := range s.node.Status().Nodes {
 		if m.ID == s.opts.ID {
-			return true
+			moved := m.Raft != s.node.RaftAddr() || (m.HTTP != "" && m.HTTP != advertiseHTTP)
+			if moved {
+				s.logger.Info("this node's address changed; asking the cluster to update it",
+					"recorded_raft", m.Raft, "raft", s.node.RaftAddr(), "recorded_http", m.HTTP, "http", advertiseHTTP)
+			}
+			return moved
 		}
 	}
-	return false
+	return true
 }
 
 func (s *server) join(ctx context.Context, advertiseHTTP string) {

@@ -75,13 +75,16 @@ func decodeBody(contentType []byte, body []byte, out any) error {
 
 func decodeMsgpack(body []byte, out any) error {
 	d := msgpack.GetDecoder()
-	defer msgpack.PutDecoder(d)
 	r := bytes.NewReader(body)
 	d.Reset(r)
 	d.SetCustomStructTag(structTag)
 	if err := d.Decode(out); err != nil {
+		// Not back to the pool: a failed decode may have grown the
+		// decoder's buffer toward a length the body declared but did not
+		// have, and msgpack keeps that buffer.
 		return err
 	}
+	msgpack.PutDecoder(d)
 	if r.Len() != 0 {
 		return fmt.Errorf("msgpack: %d trailing bytes after the body", r.Len())
 	}
@@ -261,7 +264,7 @@ func (c *Chat) DecodeMsgpack(d *msgpack.Decoder) (err error) {
 		case "assignee":
 			c.Assignee, err = decodeOptString(d)
 		case "participants":
-			err = d.Decode(&c.Participants)
+			c.Participants, err = decodeStrings(d)
 		case "unread":
 			c.Unread, err = d.DecodeBool()
 		case "created_at":
@@ -315,6 +318,137 @@ func (n *Notification) DecodeMsgpack(d *msgpack.Decoder) (err error) {
 		default:
 			err = d.Skip()
 		}
+		return err
+	})
+}
+
+// msgpackRecord is a record type that decodes itself.
+type msgpackRecord[T any] interface {
+	*T
+	DecodeMsgpack(*msgpack.Decoder) error
+}
+
+// decodeRecords decodes an array of records. It grows the slice as
+// elements arrive instead of trusting the declared length, which msgpack
+// would preallocate (up to a million elements) from a five-byte header.
+func decodeRecords[T any, P msgpackRecord[T]](d *msgpack.Decoder) ([]T, error) {
+	n, err := d.DecodeArrayLen()
+	if err != nil || n < 0 {
+		return nil, err
+	}
+	out := make([]T, 0, min(n, 64))
+	for i := 0; i < n; i++ {
+		var v T
+		if err := P(&v).DecodeMsgpack(d); err != nil {
+			return nil, fmt.Errorf("element %d: %w", i, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// decodeStrings decodes an array of strings, growing as decodeRecords does.
+func decodeStrings(d *msgpack.Decoder) ([]string, error) {
+	n, err := d.DecodeArrayLen()
+	if err != nil || n < 0 {
+		return nil, err
+	}
+	out := make([]string, 0, min(n, 16))
+	for i := 0; i < n; i++ {
+		s, err := d.DecodeString()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func decodeOptInt64(d *msgpack.Decoder) (*int64, error) {
+	if null, err := isNil(d); null || err != nil {
+		return nil, err
+	}
+	n, err := d.DecodeInt64()
+	if err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (p *ChatPage) DecodeMsgpack(d *msgpack.Decoder) (err error) {
+	*p = ChatPage{}
+	return decodeMembers(d, func(key string) error {
+		switch key {
+		case "chats":
+			p.Chats, err = decodeRecords[Chat](d)
+		case "next_cursor":
+			var s *string
+			s, err = decodeOptString(d)
+			if s != nil {
+				p.NextCursor = *s
+			}
+		default:
+			err = d.Skip()
+		}
+		return err
+	})
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (p *MessagePage) DecodeMsgpack(d *msgpack.Decoder) (err error) {
+	*p = MessagePage{}
+	return decodeMembers(d, func(key string) error {
+		switch key {
+		case "messages":
+			p.Messages, err = decodeRecords[Message](d)
+		case "next_after":
+			p.NextAfter, err = decodeOptInt64(d)
+		default:
+			err = d.Skip()
+		}
+		return err
+	})
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (p *NotificationPage) DecodeMsgpack(d *msgpack.Decoder) (err error) {
+	*p = NotificationPage{}
+	return decodeMembers(d, func(key string) error {
+		switch key {
+		case "notifications":
+			p.Notifications, err = decodeRecords[Notification](d)
+		case "unread_count":
+			p.UnreadCount, err = d.DecodeInt()
+		case "next_after":
+			p.NextAfter, err = decodeOptInt64(d)
+		default:
+			err = d.Skip()
+		}
+		return err
+	})
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (b *operatorsBody) DecodeMsgpack(d *msgpack.Decoder) (err error) {
+	*b = operatorsBody{}
+	return decodeMembers(d, func(key string) error {
+		if key != "operators" {
+			return d.Skip()
+		}
+		b.Operators, err = decodeRecords[Operator](d)
+		return err
+	})
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (b *accountsBody) DecodeMsgpack(d *msgpack.Decoder) (err error) {
+	*b = accountsBody{}
+	return decodeMembers(d, func(key string) error {
+		if key != "accounts" {
+			return d.Skip()
+		}
+		b.Accounts, err = decodeRecords[Account](d)
 		return err
 	})
 }

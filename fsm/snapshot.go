@@ -290,14 +290,6 @@ func (w *snapWriter) op(id string) {
 	w.uint(uint64(ord))
 }
 
-func (w *snapWriter) optStr(p *string) {
-	if p == nil {
-		w.nil()
-		return
-	}
-	w.str(*p)
-}
-
 func (w *snapWriter) account(a *account) {
 	w.a = a
 	w.lastWritten = slices.Grow(w.lastWritten[:0], int(a.numChats))[:a.numChats]
@@ -660,14 +652,6 @@ func (f *FSM) decodeAccount(frames [][]byte) (ar *accountReader, err error) {
 type snapReader struct {
 	*mpReader
 	cfg *Config
-}
-
-func (r *snapReader) optStr() *string {
-	if r.isNil() {
-		return nil
-	}
-	s := r.str()
-	return &s
 }
 
 // accountReader rebuilds one account from its records.

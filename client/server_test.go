@@ -83,11 +83,19 @@ func (l *logBuffer) String() string {
 // shown when the test fails.
 func startProcess(t *testing.T, id, dir string, join ...string) *process {
 	t.Helper()
+	var extra []string
+	if len(join) > 0 {
+		extra = append(extra, "--join", join[0])
+	}
+	return startProcessArgs(t, id, dir, extra...)
+}
+
+// startProcessArgs is startProcess with more flags.
+func startProcessArgs(t *testing.T, id, dir string, extra ...string) *process {
+	t.Helper()
 	args := []string{"--id", id, "--data", dir, "--http", "127.0.0.1:0", "--raft", "127.0.0.1:0",
 		"--log-format", "json", "--log-level", "info", "--shutdown-timeout", "10s"}
-	if len(join) > 0 {
-		args = append(args, "--join", join[0])
-	}
+	args = append(args, extra...)
 	cmd := exec.Command(chatstated.get(t), args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	stderr, err := cmd.StderrPipe()

@@ -366,3 +366,52 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatalf("a refused restore changed the state: %v", err)
 	}
 }
+
+// TestAccountKeys runs a node with authentication on: the admin token
+// makes an account key, which works for its account only until revoked.
+func TestAccountKeys(t *testing.T) {
+	node := startProcessArgs(t, "n1", t.TempDir(), "--admin-token", "admin-secret")
+	withToken := func(token string) *client.Client {
+		return newClient(t, []string{node.HTTP}, func(cfg *client.Config) {
+			cfg.Token = token
+			cfg.Timeout = 20 * time.Second
+		})
+	}
+	admin := withToken("admin-secret")
+	waitReady(t, admin, node.HTTP)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	if _, err := withToken("").GetAccount(ctx, "acme"); !errors.Is(err, client.ErrUnauthorized) {
+		t.Fatalf("no token: %v, want ErrUnauthorized", err)
+	}
+	for _, acct := range []string{"acme", "other"} {
+		if _, err := admin.PutAccount(ctx, acct, acct); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var meta client.Meta
+	key, err := admin.CreateKey(ctx, "acme", client.WithMeta(&meta))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key.ID == "" || key.Key == "" || meta.Status != 201 {
+		t.Fatalf("key %+v, meta %+v", key, meta)
+	}
+	acme := withToken(key.Key)
+	if _, err := acme.PutOperator(ctx, "acme", "ann", client.OperatorRequest{Name: "Ann"}); err != nil {
+		t.Fatalf("the account key on its account: %v", err)
+	}
+	if _, err := acme.ListOperators(ctx, "other"); !errors.Is(err, client.ErrForbidden) {
+		t.Fatalf("the account key on another account: %v, want ErrForbidden", err)
+	}
+	if _, err := acme.CreateKey(ctx, "acme"); !errors.Is(err, client.ErrForbidden) {
+		t.Fatalf("the account key making keys: %v, want ErrForbidden", err)
+	}
+	if err := admin.DeleteKey(ctx, "acme", key.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acme.ListOperators(ctx, "acme"); !errors.Is(err, client.ErrUnauthorized) {
+		t.Fatalf("a revoked key: %v, want ErrUnauthorized", err)
+	}
+}

@@ -39,6 +39,10 @@ test-short: ## Run the tests without the race detector (faster local loop)
 bench-fsm: ## Run the state-machine benchmarks on the 1,000,000-chat dataset
 	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 60m ./fsm/
 
+.PHONY: bench-failover
+bench-failover: ## Time to recover after a leader SIGKILL: 20 kills on a local three-node cluster (CHATSTATE_BENCH_RAFT=fast: test timings)
+	$(GO) test -run '^$$' -bench BenchmarkFailover -benchtime 20x -timeout 30m ./cluster/
+
 .PHONY: fuzz
 fuzz: ## Fuzz the command decoder for 30 seconds
 	$(GO) test -run '^$$' -fuzz FuzzDecodeCommand -fuzztime 30s ./fsm/

@@ -1,13 +1,12 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
-	"io"
+	"fmt"
 	"math"
 	"strconv"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -52,108 +51,319 @@ func parseBody(body []byte, msgpack bool) (object, *apiError) {
 }
 
 func parseJSON(body []byte) (object, *apiError) {
-	// encoding/json replaces invalid UTF-8 with U+FFFD without a word.
+	// Checked up front so that the parser can copy strings as they are
+	// (encoding/json would silently replace invalid bytes).
 	if !utf8.Valid(body) {
 		return nil, badRequest("the request body is not valid UTF-8")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, badRequest("the request body is not valid JSON: %s", jsonErrorText(err))
+	p := jsonParser{b: body}
+	p.space()
+	if p.i == len(p.b) {
+		return nil, badRequest("the request body is empty; expected a JSON object")
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	if p.b[p.i] != '{' {
 		return nil, badRequest("the request body must be a JSON object")
 	}
-	obj, err := parseJSONObject(dec, 1)
+	v, err := p.value(0)
 	if err != nil {
-		return nil, badRequest("the request body is not valid JSON: %s", jsonErrorText(err))
+		return nil, badRequest("the request body is not valid JSON: %v", err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, badRequest("the request body has data after its JSON object")
+	p.space()
+	if p.i != len(p.b) {
+		return nil, badRequest("the request body has data after its JSON object (at byte %d)", p.i)
 	}
-	return obj, nil
-}
-
-func jsonErrorText(err error) string {
-	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
-		return "unexpected end of input"
-	}
-	return err.Error()
+	return v.(object), nil
 }
 
 var errTooDeep = errors.New("nested too deeply")
 
-func parseJSONObject(dec *json.Decoder, depth int) (object, error) {
-	if depth > maxDepth {
-		return nil, errTooDeep
-	}
-	obj := object{}
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
+// jsonParser is a strict RFC 8259 parser into the generic tree. It is
+// written out because encoding/json's token API allocates for every token
+// and dominated the cost of decoding a write.
+type jsonParser struct {
+	b []byte
+	i int
+}
+
+func (p *jsonParser) space() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
 		}
-		if d, ok := tok.(json.Delim); ok && d == '}' {
-			return obj, nil
-		}
-		key, ok := tok.(string)
-		if !ok {
-			return nil, errors.New("object key is not a string")
-		}
-		tok, err = dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		val, err := parseJSONValue(dec, tok, depth)
-		if err != nil {
-			return nil, err
-		}
-		obj = append(obj, member{key: key, val: val})
 	}
 }
 
-func parseJSONValue(dec *json.Decoder, tok json.Token, depth int) (any, error) {
-	switch t := tok.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			return parseJSONObject(dec, depth+1)
-		case '[':
-			if depth+1 > maxDepth {
-				return nil, errTooDeep
-			}
-			arr := []any{}
-			for {
-				tok, err := dec.Token()
-				if err != nil {
-					return nil, err
-				}
-				if d, ok := tok.(json.Delim); ok && d == ']' {
-					return arr, nil
-				}
-				v, err := parseJSONValue(dec, tok, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				arr = append(arr, v)
-			}
+func (p *jsonParser) fail(what string) error {
+	if p.i >= len(p.b) {
+		return fmt.Errorf("unexpected end of input, expected %s", what)
+	}
+	return fmt.Errorf("unexpected %q at byte %d, expected %s", p.b[p.i], p.i, what)
+}
+
+func (p *jsonParser) value(depth int) (any, error) {
+	if depth > maxDepth {
+		return nil, errTooDeep
+	}
+	p.space()
+	if p.i >= len(p.b) {
+		return nil, p.fail("a value")
+	}
+	switch c := p.b[p.i]; {
+	case c == '{':
+		return p.object(depth)
+	case c == '[':
+		return p.array(depth)
+	case c == '"':
+		return p.str()
+	case c == 't':
+		return true, p.literal("true")
+	case c == 'f':
+		return false, p.literal("false")
+	case c == 'n':
+		return nil, p.literal("null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number()
+	}
+	return nil, p.fail("a value")
+}
+
+func (p *jsonParser) literal(word string) error {
+	if len(p.b)-p.i < len(word) || string(p.b[p.i:p.i+len(word)]) != word {
+		return p.fail(word)
+	}
+	p.i += len(word)
+	return nil
+}
+
+func (p *jsonParser) object(depth int) (any, error) {
+	p.i++ // {
+	obj := make(object, 0, 4)
+	p.space()
+	if p.i < len(p.b) && p.b[p.i] == '}' {
+		p.i++
+		return obj, nil
+	}
+	for {
+		p.space()
+		if p.i >= len(p.b) || p.b[p.i] != '"' {
+			return nil, p.fail("a member name")
 		}
-		return nil, errors.New("unexpected delimiter")
-	case json.Number:
-		if i, err := strconv.ParseInt(string(t), 10, 64); err == nil {
+		key, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		p.space()
+		if p.i >= len(p.b) || p.b[p.i] != ':' {
+			return nil, p.fail("':'")
+		}
+		p.i++
+		v, err := p.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		obj = append(obj, member{key: key, val: v})
+		p.space()
+		if p.i >= len(p.b) {
+			return nil, p.fail("',' or '}'")
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+		case '}':
+			p.i++
+			return obj, nil
+		default:
+			return nil, p.fail("',' or '}'")
+		}
+	}
+}
+
+func (p *jsonParser) array(depth int) (any, error) {
+	p.i++ // [
+	arr := []any{}
+	p.space()
+	if p.i < len(p.b) && p.b[p.i] == ']' {
+		p.i++
+		return arr, nil
+	}
+	for {
+		v, err := p.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		arr = append(arr, v)
+		p.space()
+		if p.i >= len(p.b) {
+			return nil, p.fail("',' or ']'")
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+		case ']':
+			p.i++
+			return arr, nil
+		default:
+			return nil, p.fail("',' or ']'")
+		}
+	}
+}
+
+// str parses a string; the body is valid UTF-8 already.
+func (p *jsonParser) str() (string, error) {
+	p.i++ // "
+	start := p.i
+	// Fast path: no escapes.
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		if c == '"' {
+			s := string(p.b[start:p.i])
+			p.i++
+			return s, nil
+		}
+		if c == '\\' {
+			break
+		}
+		if c < 0x20 {
+			return "", p.fail("a string character (control characters must be escaped)")
+		}
+		p.i++
+	}
+	buf := append([]byte(nil), p.b[start:p.i]...)
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			return string(buf), nil
+		case c < 0x20:
+			return "", p.fail("a string character (control characters must be escaped)")
+		case c != '\\':
+			buf = append(buf, c)
+			p.i++
+			continue
+		}
+		p.i++
+		if p.i >= len(p.b) {
+			return "", p.fail("an escape")
+		}
+		e := p.b[p.i]
+		p.i++
+		switch e {
+		case '"', '\\', '/':
+			buf = append(buf, e)
+		case 'b':
+			buf = append(buf, '\b')
+		case 'f':
+			buf = append(buf, '\f')
+		case 'n':
+			buf = append(buf, '\n')
+		case 'r':
+			buf = append(buf, '\r')
+		case 't':
+			buf = append(buf, '\t')
+		case 'u':
+			r, ok := p.hex4()
+			if !ok {
+				return "", p.fail("four hex digits")
+			}
+			if utf16.IsSurrogate(r) {
+				// A pair makes one rune; a lone half is U+FFFD, as
+				// encoding/json does.
+				r2 := utf8.RuneError
+				if p.i+1 < len(p.b) && p.b[p.i] == '\\' && p.b[p.i+1] == 'u' {
+					save := p.i
+					p.i += 2
+					if low, ok := p.hex4(); ok && utf16.DecodeRune(r, low) != utf8.RuneError {
+						r2 = utf16.DecodeRune(r, low)
+					} else {
+						p.i = save
+					}
+				}
+				r = r2
+			}
+			buf = utf8.AppendRune(buf, r)
+		default:
+			p.i--
+			return "", p.fail("an escape character")
+		}
+	}
+	return "", p.fail("'\"'")
+}
+
+func (p *jsonParser) hex4() (rune, bool) {
+	if len(p.b)-p.i < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range p.b[p.i : p.i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	p.i += 4
+	return r, true
+}
+
+// number parses a number by the JSON grammar:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (p *jsonParser) number() (any, error) {
+	start := p.i
+	if p.b[p.i] == '-' {
+		p.i++
+	}
+	digits := func() int {
+		n := 0
+		for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+			p.i++
+			n++
+		}
+		return n
+	}
+	if p.i < len(p.b) && p.b[p.i] == '0' {
+		p.i++
+	} else if digits() == 0 {
+		return nil, p.fail("a digit")
+	}
+	integer := true
+	if p.i < len(p.b) && p.b[p.i] == '.' {
+		p.i++
+		integer = false
+		if digits() == 0 {
+			return nil, p.fail("a digit")
+		}
+	}
+	if p.i < len(p.b) && (p.b[p.i] == 'e' || p.b[p.i] == 'E') {
+		p.i++
+		integer = false
+		if p.i < len(p.b) && (p.b[p.i] == '+' || p.b[p.i] == '-') {
+			p.i++
+		}
+		if digits() == 0 {
+			return nil, p.fail("a digit")
+		}
+	}
+	text := string(p.b[start:p.i])
+	if integer {
+		if i, err := strconv.ParseInt(text, 10, 64); err == nil {
 			return number{i: i, f: float64(i), isInt: true}, nil
 		}
-		f, err := strconv.ParseFloat(string(t), 64)
-		if err != nil {
-			// Out of float range: still a number, but never a valid one.
-			return number{f: math.Inf(1)}, nil
-		}
-		return floatNumber(f), nil
-	case string, bool, nil:
-		return t, nil
 	}
-	return nil, errors.New("unexpected token")
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil {
+		// Out of float64's range: a number, but never a valid one.
+		return number{f: math.Inf(1)}, nil
+	}
+	return floatNumber(f), nil
 }
 
 // floatNumber keeps integral floats usable as integers (1.0 is 1).

@@ -2,7 +2,13 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
+	"math"
 	"math/rand/v2"
+	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -50,4 +56,88 @@ func FuzzAppendJSONString(f *testing.F) {
 			t.Fatalf("%q -> %q", s, got)
 		}
 	})
+}
+
+// TestParseJSONAgreesWithEncodingJSON: the request parser accepts exactly
+// the objects encoding/json accepts and reads the same values.
+func TestParseJSONAgreesWithEncodingJSON(t *testing.T) {
+	for _, s := range []string{
+		`{}`, ` {"a" : 1 } `, `{"a":-0}`, `{"a":1.5e3}`, `{"a":1E-2}`, `{"a":[1,"x",null,true,false,{"b":[]}]}`,
+		`{"s":"\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"}`, `{"s":"\ud83d"}`, `{"s":"\ude00x"}`, `{"s":"é€😀"}`,
+		`{"a":01}`, `{"a":1.}`, `{"a":.5}`, `{"a":+1}`, `{"a":-}`, `{"a":1e}`, `{"a":tru}`, `{"a":nul}`,
+		`{"a":1,}`, `{,}`, `{"a"}`, `{"a":1 "b":2}`, `{a:1}`, `{"a":"x
+"}`, `{"a":"\x"}`, `{"a":"\u12"}`, `{"a":[1,]}`, `{"a":[1 2]}`, `{"a":1}}`, `{"a":1} x`,
+		`{"a":99999999999999999999}`, `{"a":1e400}`, `{"a":"\u0000"}`, `[]`, `"x"`, ``, `   `,
+	} {
+		var want map[string]any
+		d := json.NewDecoder(strings.NewReader(s))
+		d.UseNumber()
+		errStd := d.Decode(&want)
+		if errStd == nil && d.More() {
+			errStd = errors.New("trailing data")
+		}
+		if errStd == nil {
+			if _, err := d.Token(); err != io.EOF {
+				errStd = errors.New("trailing data")
+			}
+		}
+		obj, err := parseJSON([]byte(s))
+		if (err == nil) != (errStd == nil) {
+			t.Errorf("%s: parser %v, encoding/json %v", s, err, errStd)
+			continue
+		}
+		if err != nil {
+			if err.code != codeBadRequest {
+				t.Errorf("%s: %+v", s, err)
+			}
+			continue
+		}
+		if got := normalizeTree(t, obj); !reflect.DeepEqual(got, normalizeStd(t, want)) {
+			t.Errorf("%s: %#v, want %#v", s, got, normalizeStd(t, want))
+		}
+	}
+}
+
+func normalizeTree(t *testing.T, v any) any {
+	switch x := v.(type) {
+	case object:
+		m := map[string]any{}
+		for _, mem := range x {
+			m[mem.key] = normalizeTree(t, mem.val)
+		}
+		return m
+	case []any:
+		out := []any{}
+		for _, e := range x {
+			out = append(out, normalizeTree(t, e))
+		}
+		return out
+	case number:
+		return x.f
+	}
+	return v
+}
+
+func normalizeStd(t *testing.T, v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := map[string]any{}
+		for k, e := range x {
+			m[k] = normalizeStd(t, e)
+		}
+		return m
+	case []any:
+		out := []any{}
+		for _, e := range x {
+			out = append(out, normalizeStd(t, e))
+		}
+		return out
+	case json.Number:
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil {
+			return math.Inf(1)
+		}
+		return f
+	}
+	return v
 }

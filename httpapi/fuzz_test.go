@@ -1,8 +1,14 @@
 package httpapi
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // requestDecoders decode a parsed body into each request type.
@@ -69,6 +75,39 @@ func FuzzDecodeRequest(f *testing.F) {
 		}
 		for _, dec := range requestDecoders {
 			check(dec(obj, lim))
+		}
+	})
+}
+
+// FuzzParseJSON: the request parser agrees with encoding/json on which
+// bodies are JSON objects and on their values (nesting beyond maxDepth
+// aside, which only the parser refuses).
+func FuzzParseJSON(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{"s":"\ud83d\ude00"}`, `{"a":[1.5e3,{"b":null}]}`, `{"a":01}`, `{} `} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if !utf8.Valid(body) {
+			return
+		}
+		var want map[string]any
+		d := json.NewDecoder(bytes.NewReader(body))
+		d.UseNumber()
+		errStd := d.Decode(&want)
+		if errStd == nil {
+			if _, err := d.Token(); err != io.EOF {
+				errStd = errors.New("trailing data")
+			}
+		}
+		obj, err := parseJSON(body)
+		if err != nil && strings.Contains(err.message, errTooDeep.Error()) {
+			return
+		}
+		if (err == nil) != (errStd == nil) {
+			t.Fatalf("%q: parser %v, encoding/json %v", body, err, errStd)
+		}
+		if err == nil && !reflect.DeepEqual(normalizeTree(t, obj), normalizeStd(t, want)) {
+			t.Fatalf("%q: %#v, want %#v", body, normalizeTree(t, obj), normalizeStd(t, want))
 		}
 	})
 }

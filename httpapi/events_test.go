@@ -238,3 +238,27 @@ func TestEventsSinceBeyondNewest(t *testing.T) {
 		t.Fatalf("got %+v", ev)
 	}
 }
+
+// TestEventsOutliveWriteTimeout: the server's write timeout does not cut
+// an event stream.
+func TestEventsOutliveWriteTimeout(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.WriteTimeout = 100 * time.Millisecond; c.SSEPingInterval = 20 * time.Millisecond })
+	seedEvents(t, ts, 1)
+	c := ts.stream(t, "/v1/accounts/acme/events", nil)
+	// Fifteen pings take at least 300 ms, three write timeouts.
+	start := time.Now()
+	for i := 0; i < 15; i++ {
+		select {
+		case <-c.pings:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("ping %d did not arrive", i)
+		}
+	}
+	if time.Since(start) < 250*time.Millisecond {
+		t.Fatalf("pings came too fast to prove anything")
+	}
+	ts.must(t, 201, "PUT", "/v1/accounts/acme/operators/bob", map[string]any{"name": "Bob"})
+	if ev := c.next(t); ev.event != "operator.upserted" {
+		t.Fatalf("got %+v", ev)
+	}
+}

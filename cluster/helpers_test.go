@@ -35,7 +35,7 @@ func tryCall(method, url, body string, header map[string]string, timeout time.Du
 	req.SetRequestURI(url)
 	req.Header.SetMethod(method)
 	if body != "" {
-		req.Header.SetContentType("application/json")
+		req.Header.SetContentType("application/json") // header may override it
 		req.SetBodyString(body)
 	}
 	for k, v := range header {

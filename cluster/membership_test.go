@@ -103,11 +103,13 @@ func TestMembershipAndRedirects(t *testing.T) {
 		t.Fatalf("removing a removed node again: %d %s", r.status, r)
 	}
 
-	t.Log("a replacement with the same id and no data joins again")
+	t.Log("a replacement with the same id and no data joins again, trying the --join members in turn")
 	f2.Wipe()
+	f2.SetJoin([]string{"127.0.0.1:1", f1.HTTP}) // the first is down; the second is a follower
 	f2.Start()
 	c.WaitVoters(c.IDs()...)
 	waitStaleOperator(t, f2, written)
+	f2.SetJoin(nil)
 
 	t.Log("a restarted node rejoins from its own data and ignores --join")
 	f1.Kill()
@@ -142,6 +144,35 @@ func TestMembershipAndRedirects(t *testing.T) {
 		t.Fatalf("PUT operator after the move: %d %s", r.status, r)
 	}
 	waitStaleOperator(t, f1, indexOf(t, r))
+
+	t.Log("a backup restored through the leader replaces the state on every node")
+	leader = c.WaitLeader()
+	backup := call(t, "GET", c.Node(c.Others(leader.ID)[0]).URL("/v1/cluster/backup"), "")
+	if backup.status != 200 || len(backup.body) == 0 {
+		t.Fatalf("backup: %d (%d bytes)", backup.status, len(backup.body))
+	}
+	if r = call(t, "PUT", leader.URL("/v1/accounts/acme/operators/zed"), `{"name":"Zed"}`); r.status != 201 {
+		t.Fatalf("PUT operator zed: %d %s", r.status, r)
+	}
+	restoreHeader := map[string]string{"Content-Type": "application/octet-stream"}
+	r, err = tryCall("POST", c.Node(c.Others(leader.ID)[0]).URL("/v1/cluster/restore"), string(backup.body), restoreHeader, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRedirect(t, r, leader, "/v1/cluster/restore")
+	if r, err = tryCall("POST", leader.URL("/v1/cluster/restore"), string(backup.body), restoreHeader, 30*time.Second); err != nil || r.status != 200 {
+		t.Fatalf("restore: %v %d %s", err, r.status, r)
+	}
+	var restored struct{ Index uint64 }
+	decode(t, r, &restored)
+	for _, n := range c.Nodes {
+		n.WaitApplied(restored.Index)
+		r = call(t, "GET", n.URL(fmt.Sprintf("/v1/accounts/acme/operators?consistency=stale&min_index=%d", restored.Index)), "")
+		if r.status != 200 || strings.Contains(string(r.body), `"zed"`) || !strings.Contains(string(r.body), `"bob"`) {
+			t.Fatalf("%s after the restore: %d %s", n.ID, r.status, r)
+		}
+	}
+	c.WaitVoters(c.IDs()...)
 
 	t.Log("without a quorum there is no leader: 503 no_leader with Retry-After; stale reads still work")
 	leader = c.WaitLeader()

@@ -22,6 +22,7 @@ const (
 	headerReplayed       = "Idempotent-Replayed"
 	headerLeader         = "X-Leader"
 	headerRetryAfter     = "Retry-After"
+	headerRequestID      = "X-Request-Id"
 )
 
 // route says where a call may be served and what may be retried.
@@ -128,6 +129,13 @@ func (c *Client) do(ctx context.Context, cl *call, opts []Option) error {
 	if key != "" {
 		req.Header.Set(headerIdempotencyKey, key)
 	}
+	if o.requestID != "" {
+		if !validIdempotencyKey(o.requestID) { // the same rule
+			return &Error{Status: 400, Code: "invalid_field", Field: headerRequestID,
+				Message: "X-Request-Id must be 1 to 128 printable ASCII characters"}
+		}
+		req.Header.Set(headerRequestID, o.requestID)
+	}
 	if cl.body != nil {
 		buf := bufferPool.Get().(*bytes.Buffer)
 		buf.Reset()
@@ -149,6 +157,10 @@ func (c *Client) do(ctx context.Context, cl *call, opts []Option) error {
 		if target, ok = c.nodeFor(addr); !ok {
 			return fmt.Errorf("chatstate client: %s: too many addresses known", cl.op)
 		}
+	} else if cl.read && rt == routeAny {
+		// A stale read may be served by any node: spread them over all,
+		// which is what stale reads are for.
+		target = c.rotate()
 	} else {
 		target = c.pick()
 	}

@@ -377,6 +377,11 @@ func (c *Client) pick() *node {
 	if n := c.leader.Load(); n != nil {
 		return n
 	}
+	return c.rotate()
+}
+
+// rotate returns the next known node in turn.
+func (c *Client) rotate() *node {
 	ring := *c.ring.Load()
 	return ring[int(c.next.Add(1)-1)%len(ring)]
 }

@@ -177,12 +177,15 @@ func TestCallerIdempotencyKey(t *testing.T) {
 	if _, err := c.MarkRead(ctx, "acme", 1, "ann", client.WithIdempotencyKey("bad\nkey")); !errors.Is(err, client.ErrInvalidField) {
 		t.Fatalf("bad key: err = %v", err)
 	}
-	if _, err := c.GetChat(ctx, "acme", 1, client.WithIdempotencyKey("ignored")); err != nil {
+	if _, err := c.GetChat(ctx, "acme", 1, client.WithIdempotencyKey("ignored"), client.WithRequestID("req-1")); err != nil {
 		t.Fatal(err)
 	}
 	reqs := node.Requests()
 	if len(reqs) != 3 || reqs[0].Key != "job-17:read" || reqs[1].Key != "from-ctx" || reqs[2].Key != "" {
 		t.Fatalf("keys: %+v", reqs)
+	}
+	if reqs[2].RequestID != "req-1" || reqs[0].RequestID != "" {
+		t.Fatalf("request ids %q %q", reqs[0].RequestID, reqs[2].RequestID)
 	}
 }
 
@@ -561,5 +564,35 @@ func TestTimeoutRetries(t *testing.T) {
 	}
 	if n := len(node.Requests()); n != 3 {
 		t.Fatalf("the min_index read was sent %d times", n-2)
+	}
+}
+
+// Stale reads spread over the nodes; leader reads stay on the leader.
+func TestStaleReadsSpread(t *testing.T) {
+	a := newFakeNode(t, func(ctx *fasthttp.RequestCtx) { answer(ctx, 200, chatJSON) })
+	b := newFakeNode(t, func(ctx *fasthttp.RequestCtx) { answer(ctx, 200, chatJSON) })
+	c := newClient(t, []string{a.Addr, b.Addr})
+	for range 4 {
+		if _, err := c.GetChat(context.Background(), "acme", 42, client.WithConsistency(client.ConsistencyStale)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if na, nb := len(a.Requests()), len(b.Requests()); na != 2 || nb != 2 {
+		t.Fatalf("stale reads: %d on a, %d on b; want 2 and 2", na, nb)
+	}
+	if c.Leader() != "" {
+		t.Fatalf("a stale read made %s the leader", c.Leader())
+	}
+	for range 4 {
+		if _, err := c.GetChat(context.Background(), "acme", 42); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leader := c.Leader()
+	if leader == "" {
+		t.Fatal("no leader cached after leader reads")
+	}
+	if na, nb := len(a.Requests()), len(b.Requests()); (leader == a.Addr && na != 6) || (leader == b.Addr && nb != 6) {
+		t.Fatalf("leader reads went to both nodes: %d on a, %d on b", na, nb)
 	}
 }

@@ -25,6 +25,7 @@ type recorded struct {
 	Accept      string
 	Auth        string
 	LastEventID string
+	RequestID   string
 	Body        []byte
 }
 
@@ -58,6 +59,7 @@ func newFakeNode(t testing.TB, handler fasthttp.RequestHandler) *fakeNode {
 				Accept:      string(ctx.Request.Header.Peek("Accept")),
 				Auth:        string(ctx.Request.Header.Peek("Authorization")),
 				LastEventID: string(ctx.Request.Header.Peek("Last-Event-ID")),
+				RequestID:   string(ctx.Request.Header.Peek("X-Request-Id")),
 				Body:        append([]byte(nil), ctx.PostBody()...),
 			}
 			for k, v := range ctx.QueryArgs().All() {

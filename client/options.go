@@ -17,6 +17,7 @@ type callOptions struct {
 	waitSet          bool
 	meta             *Meta
 	addr             string
+	requestID        string
 }
 
 // Meta receives what a call's answer said besides its body. Pass one with
@@ -67,7 +68,8 @@ func ContextWithIdempotencyKey(ctx context.Context, key string) context.Context 
 }
 
 // WithConsistency sets a read's consistency, overriding
-// Config.Consistency.
+// Config.Consistency. Stale reads are spread over every known node in
+// turn; the others go to the leader.
 func WithConsistency(c Consistency) Option {
 	return func(o *callOptions) { o.consistency = c }
 }
@@ -96,4 +98,11 @@ func WithMeta(m *Meta) Option {
 // stale read from a given node. Redirects are still followed.
 func OnNode(addr string) Option {
 	return func(o *callOptions) { o.addr = addr }
+}
+
+// WithRequestID sends X-Request-Id (1 to 128 printable ASCII characters),
+// which the server logs and, for writes, records in the command, so that
+// a call can be followed through the cluster's logs.
+func WithRequestID(id string) Option {
+	return func(o *callOptions) { o.requestID = id }
 }

@@ -486,3 +486,26 @@ func TestLimitDefaults(t *testing.T) {
 		t.Errorf("limit=500: %d", n)
 	}
 }
+
+// TestShutdownEndsWaits: a read waiting for min_index is answered 503
+// shutting_down when the server shuts down, instead of holding it up.
+func TestShutdownEndsWaits(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.must(t, 201, "PUT", "/v1/accounts/acme", map[string]any{"name": "Acme"})
+	done := make(chan *resp, 1)
+	go func() { done <- ts.do(t, "GET", "/v1/accounts/acme?min_index=1000&wait=60s", nil, nil) }()
+	waitFor(t, "the read to wait", func() bool { return ts.b.waits.Load() == 1 })
+	start := time.Now()
+	ts.stop(t)
+	select {
+	case r := <-done:
+		if code, _ := r.errCode(t); r.status != 503 || code != "shutting_down" || r.header.Get("Retry-After") == "" {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting read did not end")
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatalf("shutdown took %v", time.Since(start))
+	}
+}

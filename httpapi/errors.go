@@ -36,10 +36,11 @@ var ErrTokenRequired = errors.New("httpapi: listening on a non-loopback address 
 // code, a message that says what is wrong and, for invalid_field, the
 // field's name.
 type apiError struct {
-	status  int
-	code    string
-	message string
-	field   string
+	status     int
+	code       string
+	message    string
+	field      string
+	retryAfter bool
 }
 
 func (e *apiError) Error() string { return e.message }
@@ -51,6 +52,10 @@ func badRequest(format string, args ...any) *apiError {
 func invalidField(field, format string, args ...any) *apiError {
 	return &apiError{status: 400, code: codeInvalidField, field: field, message: fmt.Sprintf(format, args...)}
 }
+
+// errServerShuttingDown answers requests cut short by Shutdown.
+var errServerShuttingDown = &apiError{status: 503, code: codeShuttingDown, retryAfter: true,
+	message: "the server is shutting down; retry on another node"}
 
 func notFound(format string, args ...any) *apiError {
 	return &apiError{status: 404, code: codeNotFound, message: fmt.Sprintf(format, args...)}
@@ -72,7 +77,7 @@ type answer struct {
 func classify(err error) answer {
 	var ae *apiError
 	if errors.As(err, &ae) {
-		return answer{status: ae.status, code: ae.code, message: ae.message, field: ae.field}
+		return answer{status: ae.status, code: ae.code, message: ae.message, field: ae.field, retryAfter: ae.retryAfter}
 	}
 	var fe *fsm.Error
 	if errors.As(err, &fe) {

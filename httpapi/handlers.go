@@ -249,9 +249,14 @@ func (r *request) consistent() bool {
 	if minIndex > 0 && f.AppliedIndex() < uint64(minIndex) {
 		err := context.DeadlineExceeded
 		if wait > 0 {
-			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			// Shutdown ends the wait rather than waiting for it.
+			ctx, cancel := context.WithTimeout(r.s.stopCtx, wait)
 			err = b.WaitForIndex(ctx, uint64(minIndex))
 			cancel()
+			if r.s.stopCtx.Err() != nil {
+				r.fail(errServerShuttingDown)
+				return false
+			}
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			r.fail(&apiError{status: 504, code: codeTimeout, message: fmt.Sprintf(

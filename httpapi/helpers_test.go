@@ -34,8 +34,10 @@ type testBackend struct {
 	fail atomic.Pointer[error]
 	// panicStatus makes Status panic.
 	panicStatus atomic.Bool
-	// proposals counts commands that reached Propose.
+	// proposals counts commands that reached Propose; waits counts
+	// WaitForIndex calls in progress.
 	proposals atomic.Int64
+	waits     atomic.Int64
 	nodes     []NodeInfo
 	restored  []byte
 }
@@ -93,6 +95,8 @@ func (b *testBackend) LeaderRead(ctx context.Context) error       { return b.fai
 func (b *testBackend) LinearizableRead(ctx context.Context) error { return b.failure() }
 
 func (b *testBackend) WaitForIndex(ctx context.Context, index uint64) error {
+	b.waits.Add(1)
+	defer b.waits.Add(-1)
 	for {
 		ch := b.f.Applied()
 		if b.f.AppliedIndex() >= index {

@@ -40,8 +40,11 @@ type Server struct {
 	metricsHandler fasthttp.RequestHandler
 
 	// closing is closed by Shutdown: event streams end when they see it.
+	// stopCtx ends with it, for reads waiting on min_index.
 	closing   chan struct{}
 	closeOnce sync.Once
+	stopCtx   context.Context
+	stop      context.CancelFunc
 	// streams counts running stream writers (events, backups);
 	// openStreams counts event streams (also exported as a gauge).
 	streams     sync.WaitGroup
@@ -86,6 +89,7 @@ func New(cfg Config, backend Backend) (*Server, error) {
 		return nil, fmt.Errorf("httpapi: request id prefix: %w", err)
 	}
 	s.idPrefix = hex.EncodeToString(prefix[:]) + "-"
+	s.stopCtx, s.stop = context.WithCancel(context.Background())
 	s.requests.New = func() any { return &request{s: s} }
 	s.metricsHandler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{
 		ErrorLog: slogPrinter{s.log},
@@ -142,7 +146,10 @@ func (s *Server) ListenAndServe(addr string) error {
 // Shutdown stops accepting connections, ends event streams, and waits for
 // in-flight requests to finish or ctx to end, whichever is first.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.closeOnce.Do(func() { close(s.closing) })
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.stop()
+	})
 	err := s.srv.ShutdownWithContext(ctx)
 	done := make(chan struct{})
 	go func() {

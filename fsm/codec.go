@@ -1,12 +1,12 @@
 package fsm
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"sync"
 )
 
 // This file holds a minimal MessagePack writer and reader for snapshots.
@@ -27,9 +27,10 @@ var errSnapshotValue = errors.New("unexpected value")
 
 // mpWriter appends MessagePack values to a buffer that it flushes to w.
 type mpWriter struct {
-	w   io.Writer
-	buf []byte
-	err error
+	w      io.Writer
+	frames *frameList // when set, flushed buffers become frames instead
+	buf    []byte
+	err    error
 }
 
 func newMPWriter(w io.Writer) *mpWriter {
@@ -45,7 +46,17 @@ func (w *mpWriter) maybeFlush() {
 }
 
 func (w *mpWriter) flush() {
-	if w.err == nil && len(w.buf) > 0 {
+	if len(w.buf) == 0 {
+		return
+	}
+	if w.frames != nil {
+		// Hand the buffer over as a frame instead of copying it.
+		w.frames.frames = append(w.frames.frames, w.buf)
+		w.frames.size += len(w.buf)
+		w.buf = w.frames.pool.get()
+		return
+	}
+	if w.err == nil {
 		_, w.err = w.w.Write(w.buf)
 	}
 	w.buf = w.buf[:0]
@@ -82,12 +93,29 @@ const frameSize = 1 << 20
 type frameList struct {
 	frames [][]byte
 	size   int
+	pool   *framePool
 }
 
-func (l *frameList) Write(p []byte) (int, error) {
-	l.frames = append(l.frames, bytes.Clone(p))
-	l.size += len(p)
-	return len(p), nil
+// newFrameWriter returns a writer whose flushes become frames of l.
+func newFrameWriter(l *frameList) *mpWriter {
+	return &mpWriter{frames: l, buf: l.pool.get()}
+}
+
+// framePool recycles frame buffers between the accounts of a Persist, so
+// that encoding allocates (and the collector scans) next to nothing.
+type framePool struct{ p sync.Pool }
+
+func (fp *framePool) get() []byte {
+	if b, ok := fp.p.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, frameSize+frameSize/4)
+}
+
+func (fp *framePool) put(b []byte) {
+	if cap(b) <= 4*frameSize {
+		fp.p.Put(&b)
+	}
 }
 
 func (w *mpWriter) uint(v uint64) {
@@ -405,9 +433,9 @@ func (r *mpReader) binLen() int {
 	}
 }
 
-// frame reads a binary value into a new slice, without growing the
+// frame reads a binary value into a buffer from pool, without growing the
 // reader's buffer to its size.
-func (r *mpReader) frame() []byte {
+func (r *mpReader) frame(pool *framePool) []byte {
 	n := r.binLen()
 	if r.err != nil {
 		return nil
@@ -416,7 +444,11 @@ func (r *mpReader) frame() []byte {
 		r.fail(fmt.Errorf("%w: frame of %d bytes", errSnapshotValue, n))
 		return nil
 	}
-	out := make([]byte, n)
+	out := pool.get()
+	if cap(out) < n {
+		out = make([]byte, n)
+	}
+	out = out[:n]
 	got := copy(out, r.buf[r.pos:r.end])
 	r.pos += got
 	if got < n {

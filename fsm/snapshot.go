@@ -134,11 +134,13 @@ func (s *snapshot) write(out io.Writer) error {
 	for i := range results {
 		results[i] = make(chan *frameList, 1)
 	}
+	var pool framePool
 	p.run(func(i int) int {
-		fl := &frameList{}
-		w := &snapWriter{mpWriter: newMPWriter(fl)}
+		fl := &frameList{pool: &pool}
+		w := &snapWriter{mpWriter: newFrameWriter(fl)}
 		w.account(accounts[i])
 		w.flush()
+		pool.put(w.buf)
 		if w.err != nil {
 			fl.frames, fl.size = nil, -1
 			p.fail(fmt.Errorf("account %s: %w", accounts[i].rec.ID, w.err))
@@ -164,6 +166,7 @@ func (s *snapshot) write(out io.Writer) error {
 			}
 			hw.binHeader(len(f))
 			hw.raw(f)
+			pool.put(f)
 		}
 		p.consumed(i, fl.size)
 		if hw.err != nil {
@@ -273,14 +276,20 @@ type snapWriter struct {
 	*mpWriter
 	a *account
 	// lastWritten[id-1] is the rev of chat id's version last written in
-	// full, -1 for none.
+	// full, -1 for none; curRev[id-1] is the rev of its current version.
+	// Slices indexed by id keep the references cheap to resolve.
 	lastWritten []int64
+	curRev      []int64
 }
 
 func (w *snapWriter) tag(t uint8) { w.uint(uint64(t)) }
 
 // op writes an operator id of the current account as its ordinal.
 func (w *snapWriter) op(id string) {
+	if id == "" {
+		w.uint(0)
+		return
+	}
 	ord, ok := w.a.ords[id]
 	if !ok && w.err == nil {
 		// Every operator id in an account got an ordinal when the
@@ -293,6 +302,7 @@ func (w *snapWriter) op(id string) {
 func (w *snapWriter) account(a *account) {
 	w.a = a
 	w.lastWritten = slices.Grow(w.lastWritten[:0], int(a.numChats))[:a.numChats]
+	w.curRev = slices.Grow(w.curRev[:0], int(a.numChats))[:a.numChats]
 	for i := range w.lastWritten {
 		w.lastWritten[i] = -1
 	}
@@ -326,7 +336,9 @@ func (w *snapWriter) account(a *account) {
 		w.maybeFlush()
 	}
 	for id := int64(1); id <= a.numChats && w.err == nil; id++ {
-		w.chat(a.chat(id))
+		c := a.chat(id)
+		w.curRev[id-1] = c.rev
+		w.chat(c)
 		w.maybeFlush()
 	}
 	for seq := a.firstSeq; seq <= a.lastSeq && w.err == nil; seq++ {
@@ -412,7 +424,7 @@ func (w *snapWriter) chatRef(c *Chat) {
 	}
 	w.int(c.ID)
 	w.int(c.rev)
-	if c.rev == w.a.chat(c.ID).rev || w.lastWritten[c.ID-1] == c.rev {
+	if c.rev == w.curRev[c.ID-1] || w.lastWritten[c.ID-1] == c.rev {
 		w.bool(false)
 		return
 	}
@@ -530,6 +542,7 @@ func (f *FSM) readSnapshot(in io.Reader) (st *state, err error) {
 		done   chan struct{}
 	}
 	var jobs []*job
+	var pool framePool
 	work := make(chan *job)
 	p := newPipeline(0)
 	workers := max(1, runtime.GOMAXPROCS(0))
@@ -540,6 +553,9 @@ func (f *FSM) readSnapshot(in io.Reader) (st *state, err error) {
 			defer wg.Done()
 			for j := range work {
 				j.acc, j.err = f.decodeAccount(j.frames)
+				for _, fr := range j.frames {
+					pool.put(fr)
+				}
 				j.frames = nil
 				p.release(j.size)
 				close(j.done)
@@ -589,7 +605,7 @@ func (f *FSM) readSnapshot(in io.Reader) (st *state, err error) {
 				stopWorkers()
 				return nil, fmt.Errorf("%w: frame outside an account", ErrBadSnapshot)
 			}
-			fr := r.frame()
+			fr := r.frame(&pool)
 			cur.frames = append(cur.frames, fr)
 			cur.size += len(fr)
 		default:

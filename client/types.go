@@ -216,7 +216,9 @@ type MessageResult struct {
 	Chat    Chat    `json:"chat"`
 }
 
-// Key is an account key. Key is the secret, shown only when created.
+// Key is an account key. Key is the secret (a bearer token for
+// Config.Token), shown only by the answer that created it: a replay of
+// that answer (the same Idempotency-Key) has the ID and an empty Key.
 type Key struct {
 	ID  string `json:"id"`
 	Key string `json:"key"`

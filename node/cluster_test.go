@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -10,9 +11,16 @@ import (
 )
 
 // startCluster starts n1 (bootstrapped) and adds n2..nk as voters.
-func startCluster(t *testing.T, k int) []*node.Node {
+// tune, when set, adjusts n1's config.
+func startCluster(t *testing.T, k int, tune func(*node.Config)) []*node.Node {
 	t.Helper()
-	nodes := []*node.Node{openLeader(t, "n1")}
+	cfg1 := fastConfig(t, "n1", t.TempDir(), true)
+	if tune != nil {
+		tune(&cfg1)
+	}
+	first := openNode(t, cfg1)
+	waitLeader(t, first)
+	nodes := []*node.Node{first}
 	for i := 2; i <= k; i++ {
 		cfg := fastConfig(t, fmtID("n", i), t.TempDir(), false)
 		n := openNode(t, cfg)
@@ -25,7 +33,8 @@ func startCluster(t *testing.T, k int) []*node.Node {
 }
 
 func TestThreeNodeCluster(t *testing.T) {
-	nodes := startCluster(t, 3)
+	rec := &recorder{}
+	nodes := startCluster(t, 3, func(c *node.Config) { c.Logger = slog.New(rec.wrap(c.Logger.Handler())) })
 	n1 := nodes[0]
 
 	// Every node tracks the leader, with its HTTP address.
@@ -84,6 +93,9 @@ func TestThreeNodeCluster(t *testing.T) {
 	if err := n1.Close(); err != nil {
 		t.Fatalf("leader Close: %v", err)
 	}
+	if !rec.has("leadership transferred") {
+		t.Fatal("the closing leader did not transfer leadership")
+	}
 	var newLeader *node.Node
 	for _, n := range nodes[1:] {
 		info := waitLeader(t, n)
@@ -133,7 +145,7 @@ func TestThreeNodeCluster(t *testing.T) {
 // TestAddVoterChangedAddress: a member that comes back at a new Raft
 // address replaces its old entry.
 func TestAddVoterChangedAddress(t *testing.T) {
-	nodes := startCluster(t, 3) // n1 and n3 keep a quorum while n2 moves
+	nodes := startCluster(t, 3, nil) // n1 and n3 keep a quorum while n2 moves
 	n1, n2 := nodes[0], nodes[1]
 	dir2 := t.TempDir()
 	cfg := fastConfig(t, "n2", dir2, false)

@@ -162,3 +162,42 @@ func accountName(t testing.TB, n *node.Node, id string) string {
 }
 
 func fmtID(prefix string, i int) string { return fmt.Sprintf("%s%d", prefix, i) }
+
+// recorder keeps the messages logged through handlers it wraps.
+type recorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (r *recorder) wrap(h slog.Handler) slog.Handler { return recordingHandler{h, r} }
+
+func (r *recorder) has(msg string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range r.msgs {
+		if m == msg {
+			return true
+		}
+	}
+	return false
+}
+
+type recordingHandler struct {
+	slog.Handler
+	rec *recorder
+}
+
+func (h recordingHandler) Handle(ctx context.Context, r slog.Record) error {
+	h.rec.mu.Lock()
+	h.rec.msgs = append(h.rec.msgs, r.Message)
+	h.rec.mu.Unlock()
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h recordingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return recordingHandler{h.Handler.WithAttrs(attrs), h.rec}
+}
+
+func (h recordingHandler) WithGroup(name string) slog.Handler {
+	return recordingHandler{h.Handler.WithGroup(name), h.rec}
+}

@@ -3,6 +3,8 @@ package node_test
 import (
 	"os"
 	"testing"
+
+	"github.com/chatstate/chatstate/node"
 )
 
 // TestMain doubles as the crash test's child process: when
@@ -13,5 +15,7 @@ func TestMain(m *testing.M) {
 		runCrashChild()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	node.RemoveBenchFixtures()
+	os.Exit(code)
 }

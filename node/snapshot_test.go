@@ -51,7 +51,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	}
 
 	// Restore into another cluster (with a follower) that has other data.
-	dst := startCluster(t, 2)
+	dst := startCluster(t, 2, nil)
 	mustPropose(t, dst[0], upsertAccount("other", "Other"))
 	if err := dst[0].Restore(bytes.NewReader(backup.Bytes())); err != nil {
 		t.Fatalf("Restore: %v", err)

@@ -147,7 +147,7 @@ func TestErrors(t *testing.T) {
 		{"negative wait", "GET", a + "?min_index=1&wait=-1s", nil, nil, 400, "invalid_field", "wait", false},
 		{"long wait", "GET", a + "?min_index=1&wait=61s", nil, nil, 400, "invalid_field", "wait", false},
 		{"bad wait", "GET", a + "?wait=soon", nil, nil, 400, "invalid_field", "wait", false},
-		{"unknown event type", "GET", a + "/events?types=chat.created,chat.exploded", nil, nil, 400, "invalid_field", "types", false},
+		{"unknown event type", "GET", a + "/events?types=chat.created,%20chat.exploded", nil, nil, 400, "invalid_field", "types", false},
 		{"bad recipient", "GET", a + "/events?recipient=%20", nil, nil, 400, "invalid_field", "recipient", false},
 		{"bad since", "GET", a + "/events?since=x", nil, nil, 400, "invalid_field", "since", false},
 		{"bad Last-Event-ID", "GET", a + "/events", nil, hdr{"Last-Event-ID": "x"}, 400, "invalid_field", "Last-Event-ID", false},

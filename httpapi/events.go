@@ -45,7 +45,7 @@ func (s *Server) events(r *request) {
 	}
 	if v, ok := r.queryArg("types"); ok {
 		for _, name := range bytes.Split(v, []byte(",")) {
-			t, ok := fsm.ParseEventType(string(name))
+			t, ok := fsm.ParseEventType(string(bytes.TrimSpace(name)))
 			if !ok {
 				r.fail(invalidField("types", "query parameter types has an unknown event type %s", quote(string(name))))
 				return

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/vmihailenco/msgpack/v5"
 	"slices"
 	"testing"
 	"time"
@@ -142,3 +143,79 @@ func benchClient(b *testing.B, addr string, enc client.Encoding) *client.Client 
 type errStatus int
 
 func (e errStatus) Error() string { return "status " + itoa(int64(e)) }
+
+// BenchmarkOverhead alternates the bare request and the client's call
+// op by op, so that load from elsewhere on the machine falls on both
+// alike, and reports both medians and the client's overhead in percent.
+func BenchmarkOverhead(b *testing.B) {
+	node := benchNode(b)
+	hc := rawHostClient(node.Addr)
+	raw := func(method, uri, accept string, body []byte, decode func([]byte) error) func() error {
+		return func() error {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.Header.SetMethod(method)
+			req.SetRequestURI(uri)
+			req.Header.SetHost(node.Addr)
+			req.Header.Set("Accept", accept)
+			if body != nil {
+				req.Header.SetContentType("application/json")
+				req.SetBodyRaw(body)
+			}
+			if err := hc.DoTimeout(req, resp, 5*time.Second); err != nil {
+				return err
+			}
+			if resp.StatusCode() != 200 {
+				return errStatus(resp.StatusCode())
+			}
+			return decode(resp.Body())
+		}
+	}
+	decodeJSON := func(b []byte) error { var c client.Chat; return json.Unmarshal(b, &c) }
+	decodeMsgpack := func(b []byte) error { var c client.Chat; return msgpack.Unmarshal(b, &c) }
+	cj := benchClient(b, node.Addr, client.JSON)
+	cm := benchClient(b, node.Addr, client.MessagePack)
+	ctx := context.Background()
+	cases := []struct {
+		name        string
+		raw, client func() error
+	}{
+		{"GetChat-json", raw("GET", "/v1/accounts/acme/chats/42", "application/json", nil, decodeJSON),
+			func() error { _, err := cj.GetChat(ctx, "acme", 42); return err }},
+		{"GetChat-msgpack", raw("GET", "/v1/accounts/acme/chats/42", "application/msgpack", nil, decodeMsgpack),
+			func() error { _, err := cm.GetChat(ctx, "acme", 42); return err }},
+		{"MarkRead-json", raw("POST", "/v1/accounts/acme/chats/42/read", "application/json", []byte(`{"operator":"ann"}`), decodeJSON),
+			func() error { _, err := cj.MarkRead(ctx, "acme", 42, "ann"); return err }},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			for range 200 {
+				if tc.raw() != nil || tc.client() != nil {
+					b.Fatal("warm-up failed")
+				}
+			}
+			rawLat := make([]time.Duration, b.N)
+			cliLat := make([]time.Duration, b.N)
+			b.ResetTimer()
+			for i := range b.N {
+				start := time.Now()
+				if err := tc.raw(); err != nil {
+					b.Fatal(err)
+				}
+				mid := time.Now()
+				if err := tc.client(); err != nil {
+					b.Fatal(err)
+				}
+				rawLat[i], cliLat[i] = mid.Sub(start), time.Since(mid)
+			}
+			b.StopTimer()
+			slices.Sort(rawLat)
+			slices.Sort(cliLat)
+			r, c := rawLat[b.N/2], cliLat[b.N/2]
+			b.ReportMetric(float64(r.Nanoseconds()), "raw-p50-ns")
+			b.ReportMetric(float64(c.Nanoseconds()), "client-p50-ns")
+			b.ReportMetric(100*float64(c-r)/float64(r), "overhead-%")
+		})
+	}
+}

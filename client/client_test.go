@@ -596,3 +596,27 @@ func TestStaleReadsSpread(t *testing.T) {
 		t.Fatalf("leader reads went to both nodes: %d on a, %d on b", na, nb)
 	}
 }
+
+// Ready reports a node that is not ready with the server's reasons, after
+// one attempt: it is a probe of that node, not a call to retry.
+func TestReadyNotReady(t *testing.T) {
+	node := newFakeNode(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Retry-After", "1")
+		ctx.SetStatusCode(503)
+		ctx.SetContentType("text/plain")
+		ctx.SetBodyString("no leader known\napplied index 7 behind commit index 9\n")
+	})
+	c := newClient(t, []string{"127.0.0.1:1"})
+	err := c.Ready(context.Background(), node.Addr)
+	var e *client.Error
+	if !errors.As(err, &e) || e.Status != 503 || !errors.Is(err, client.ErrUnavailable) ||
+		e.Message != "no leader known\napplied index 7 behind commit index 9" || e.RetryAfter != time.Second {
+		t.Fatalf("err = %#v", err)
+	}
+	if n := len(node.Requests()); n != 1 {
+		t.Fatalf("%d probes, want 1", n)
+	}
+	if err := c.Health(context.Background(), node.Addr); !errors.Is(err, client.ErrUnavailable) {
+		t.Fatalf("Health: %v", err)
+	}
+}

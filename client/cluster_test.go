@@ -52,12 +52,27 @@ type writeOutcome struct {
 	meta client.Meta
 }
 
-// TestLeaderKillDuringWrites kills the leader (SIGKILL) in the middle of a
-// loop of writes through one client: every write either succeeds exactly
-// once or returns an error, no write is applied twice, and the event
-// subscription resumes on another node without losing or repeating an
-// event.
-func TestLeaderKillDuringWrites(t *testing.T) {
+// TestLeaderLossDuringWrites stops the leader in the middle of writes
+// from four goroutines through one client, either with SIGKILL or with a
+// graceful SIGTERM (which answers shutting_down and hands leadership
+// over): every write either succeeds exactly once or returns an error, no
+// write is applied twice, and the event subscription resumes on another
+// node without losing or repeating an event.
+func TestLeaderLossDuringWrites(t *testing.T) {
+	for _, how := range []string{"SIGKILL", "SIGTERM"} {
+		t.Run(how, func(t *testing.T) {
+			leaderLossDuringWrites(t, func(p *process) {
+				if how == "SIGKILL" {
+					p.Kill()
+				} else {
+					p.Stop()
+				}
+			})
+		})
+	}
+}
+
+func leaderLossDuringWrites(t *testing.T, stop func(*process)) {
 	procs := startCluster(t)
 	var addrs []string
 	for _, p := range procs {
@@ -122,7 +137,7 @@ func TestLeaderKillDuringWrites(t *testing.T) {
 			killed <- ""
 			return
 		}
-		procs[st.Leader.ID].Kill()
+		stop(procs[st.Leader.ID])
 		killed <- st.Leader.ID
 	}()
 	start := time.Now()
@@ -184,7 +199,7 @@ func TestLeaderKillDuringWrites(t *testing.T) {
 			t.Errorf("%q is in the transcript %d times", text, n)
 		}
 	}
-	t.Logf("killed leader %s after write %d; %d writes in %v: %d succeeded (%d after retries, %d answered as replays), %d failed",
+	t.Logf("stopped leader %s after write %d; %d writes in %v: %d succeeded (%d after retries, %d answered as replays), %d failed",
 		victim, killAt, total, elapsed.Round(time.Millisecond), ok, retried, replayed, failed)
 	if ok < total-5 {
 		t.Errorf("only %d of %d writes succeeded across one leader failure", ok, total)

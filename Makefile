@@ -32,6 +32,22 @@ test: ## Run every test with the race detector
 test-short: ## Run the tests without the race detector (faster local loop)
 	$(GO) test -count=1 $(PKGS)
 
+.PHONY: bench
+# chatbench starts three chatstated nodes on loopback, loads the 1,000,000-
+# chat dataset through the API, and runs W1, W2, R1 and M1 beside the fsync
+# floor and bare Raft: about 15 minutes and several GB of memory. Results go
+# to ./bench-results (results.json, report.html). BENCHFLAGS adds flags, e.g.
+# BENCHFLAGS='--nodes 1' or BENCHFLAGS='--addrs 10.0.0.1:8080'.
+BENCHFLAGS ?=
+bench: build ## Run chatbench's standard suite (3 local nodes, 1,000,000 chats) into ./bench-results
+	$(GO) build -o $(BIN)/chatbench ./bench/cmd/chatbench
+	$(BIN)/chatbench --chatstated $(BIN)/chatstated --out bench-results $(BENCHFLAGS)
+
+.PHONY: bench-quick
+bench-quick: build ## Run chatbench's whole suite at 1% scale with 2 s phases (about a minute)
+	$(GO) build -o $(BIN)/chatbench ./bench/cmd/chatbench
+	$(BIN)/chatbench --quick --chatstated $(BIN)/chatstated --out bench-results $(BENCHFLAGS)
+
 .PHONY: bench-fsm
 # The latency benchmarks need many samples for their percentiles, so they
 # run for a time, not a count; the whole run takes 10-15 minutes and several

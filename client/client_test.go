@@ -620,3 +620,30 @@ func TestReadyNotReady(t *testing.T) {
 		t.Fatalf("Health: %v", err)
 	}
 }
+
+// Discover adds the members named by /v1/status to the addresses tried,
+// so a client given one address fails over to the others.
+func TestDiscover(t *testing.T) {
+	other := newFakeNode(t, func(ctx *fasthttp.RequestCtx) { answer(ctx, 200, chatJSON) })
+	var seed *fakeNode
+	seed = newFakeNode(t, func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/v1/status" {
+			answer(ctx, 200, `{"id":"n1","state":"follower","leader":null,"term":1,"commit_index":1,"applied_index":1,"last_snapshot":null,`+
+				`"nodes":[{"id":"n1","http":"`+seed.Addr+`","raft":"x:1","suffrage":"voter"},{"id":"n2","http":"`+other.Addr+`","raft":"x:2","suffrage":"voter"},{"id":"n3","http":"","raft":"x:3","suffrage":"nonvoter"}],"version":"dev"}`)
+			return
+		}
+		ctx.Response.Header.Set("Retry-After", "0")
+		apiError(ctx, 503, "shutting_down", "bye")
+	})
+	c := newClient(t, []string{seed.Addr})
+	addrs, err := c.Discover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(addrs) != 2 || addrs[0] != seed.Addr || addrs[1] != other.Addr {
+		t.Fatalf("addresses %v", addrs)
+	}
+	if _, err := c.GetChat(context.Background(), "acme", 42); err != nil {
+		t.Fatalf("no failover to the discovered node: %v", err)
+	}
+}

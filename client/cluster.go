@@ -21,6 +21,29 @@ func (c *Client) Status(ctx context.Context, opts ...Option) (*NodeStatus, error
 	return result(out, err)
 }
 
+// Discover asks a node for the cluster's membership (GET /v1/status) and
+// adds every member's HTTP address to the addresses the client tries, so
+// that a client given one address can fail over to all. It returns the
+// addresses known afterwards. Call it after New, and again after the
+// membership changes; redirects teach the client the leader's address
+// on their own.
+func (c *Client) Discover(ctx context.Context, opts ...Option) ([]string, error) {
+	st, err := c.Status(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range st.Nodes {
+		addr, err := normalizeAddr(n.HTTP)
+		if err != nil {
+			continue // a member that has no usable HTTP address yet
+		}
+		if _, ok := c.nodeFor(addr); !ok {
+			break
+		}
+	}
+	return c.Addrs(), nil
+}
+
 // Health asks node addr (host:port) whether its process serves
 // (GET /healthz). It makes a single attempt.
 func (c *Client) Health(ctx context.Context, addr string) error {

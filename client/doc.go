@@ -20,7 +20,9 @@
 // follower's 307 (method, body and idempotency key kept) to the address
 // in Location or X-Leader, caches that node as the leader and sends later
 // calls straight to it, until a node says otherwise (a redirect, a 503,
-// a lost connection).
+// a lost connection). Addresses named by redirects join those the client
+// tries; Discover adds every member listed by /v1/status, so one seed
+// address is enough.
 //
 // Retries. A call is retried, with exponential backoff and jitter (at
 // least the server's Retry-After), on 503 no_leader, leadership_lost and

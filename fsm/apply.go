@@ -148,7 +148,7 @@ func (ap *applier) own() *account {
 // version of the chat (it is replaced by the final one) and before the
 // version before the write.
 func (ap *applier) emit(typ EventType, chat, before *Chat, ref any) {
-	ap.pending = append(ap.pending, eventRec{typ: typ, at: ap.at, chat: chat, before: before, ref: ref})
+	ap.pending = append(ap.pending, newEventRec(typ, ap.at, chat, before, ref))
 }
 
 // notify adds a notification to recipient's inbox and queues its event.
@@ -310,7 +310,7 @@ func (ap *applier) removeOperator(c *RemoveOperator) (Result, *Error) {
 
 	i, _ := a.findOp(c.Operator)
 	a.ops = slices.Delete(a.ops, i, i+1)
-	ap.emit(EventOperatorRemoved, nil, nil, c.Operator)
+	ap.emit(EventOperatorRemoved, nil, nil, o.rec.ID)
 	for _, id := range assigned {
 		old := a.chat(id)
 		n := newVersion(old)
@@ -322,7 +322,7 @@ func (ap *applier) removeOperator(c *RemoveOperator) (Result, *Error) {
 	for _, id := range joined {
 		old := a.chat(id)
 		n := newVersion(old)
-		n.Participants = without(old.Participants, c.Operator)
+		n.Participants = without(old.Participants, o.rec.ID)
 		a.putChat(old, n)
 		ap.emit(EventChatLeft, n, old, nil)
 	}
@@ -365,11 +365,15 @@ func (ap *applier) chatFor(id int64) (*Chat, *Error) {
 	return nil, newError(CodeNotFound, "chat %d not found", id)
 }
 
-// actor checks that the operator acting exists.
-func (ap *applier) actor(id string) *Error {
-	if ap.acc.op(id) == nil {
-		return opNotFound(id)
+// actor checks that the operator named by *id exists and replaces *id by
+// the operator record's own string, so that the ids stored in chats,
+// transcripts and notifications share one allocation per operator.
+func (ap *applier) actor(id *string) *Error {
+	o := ap.acc.op(*id)
+	if o == nil {
+		return opNotFound(*id)
 	}
+	*id = o.rec.ID
 	return nil
 }
 
@@ -423,7 +427,7 @@ func (ap *applier) reopenInto(n *Chat) {
 }
 
 func (ap *applier) operatorMessage(c *OperatorMessage) (Result, *Error) {
-	if err := ap.actor(c.Operator); err != nil {
+	if err := ap.actor(&c.Operator); err != nil {
 		return Result{}, err
 	}
 	old, err := ap.chatFor(c.Chat)
@@ -475,7 +479,7 @@ func (ap *applier) unjoin(op string, chat int64) {
 }
 
 func (ap *applier) join(c *ChatAction) (Result, *Error) {
-	if err := ap.actor(c.Operator); err != nil {
+	if err := ap.actor(&c.Operator); err != nil {
 		return Result{}, err
 	}
 	old, err := ap.chatFor(c.Chat)
@@ -509,7 +513,7 @@ func (ap *applier) join(c *ChatAction) (Result, *Error) {
 }
 
 func (ap *applier) leave(c *ChatAction) (Result, *Error) {
-	if err := ap.actor(c.Operator); err != nil {
+	if err := ap.actor(&c.Operator); err != nil {
 		return Result{}, err
 	}
 	old, err := ap.chatFor(c.Chat)
@@ -537,7 +541,7 @@ func (ap *applier) leave(c *ChatAction) (Result, *Error) {
 }
 
 func (ap *applier) setUnread(c *ChatAction, unread bool) (Result, *Error) {
-	if err := ap.actor(c.Operator); err != nil {
+	if err := ap.actor(&c.Operator); err != nil {
 		return Result{}, err
 	}
 	old, err := ap.chatFor(c.Chat)
@@ -563,7 +567,7 @@ func (ap *applier) setUnread(c *ChatAction, unread bool) (Result, *Error) {
 }
 
 func (ap *applier) close(c *ChatAction) (Result, *Error) {
-	if err := ap.actor(c.Operator); err != nil {
+	if err := ap.actor(&c.Operator); err != nil {
 		return Result{}, err
 	}
 	old, err := ap.chatFor(c.Chat)
@@ -591,7 +595,7 @@ func (ap *applier) close(c *ChatAction) (Result, *Error) {
 }
 
 func (ap *applier) reopen(c *ChatAction) (Result, *Error) {
-	if err := ap.actor(c.Operator); err != nil {
+	if err := ap.actor(&c.Operator); err != nil {
 		return Result{}, err
 	}
 	old, err := ap.chatFor(c.Chat)
@@ -615,11 +619,13 @@ func (ap *applier) reopen(c *ChatAction) (Result, *Error) {
 }
 
 func (ap *applier) assign(c *Assign) (Result, *Error) {
-	if ap.acc.op(c.By) == nil {
-		return Result{}, opNotFound(c.By)
+	if err := ap.actor(&c.By); err != nil {
+		return Result{}, err
 	}
-	if c.Operator != "" && ap.acc.op(c.Operator) == nil {
-		return Result{}, opNotFound(c.Operator)
+	if c.Operator != "" {
+		if err := ap.actor(&c.Operator); err != nil {
+			return Result{}, err
+		}
 	}
 	old, err := ap.chatFor(c.Chat)
 	if err != nil {

@@ -307,7 +307,7 @@ func (f *FSM) Events(account string, since int64, limit int) (EventPage, error) 
 
 // expand builds the public form of a stored event.
 func (e *eventRec) expand(seq int64) Event {
-	ev := Event{Seq: seq, Type: e.typ, At: e.at, Chat: e.chat, Before: e.before}
+	ev := Event{Seq: seq, Type: e.typ(), At: e.at(), Chat: e.chat, Before: e.before}
 	switch r := e.ref.(type) {
 	case *Message:
 		ev.Message = r

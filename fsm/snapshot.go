@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -337,7 +338,7 @@ func (w *snapWriter) account(a *account) {
 	}
 	for id := int64(1); id <= a.numChats && w.err == nil; id++ {
 		c := a.chat(id)
-		w.curRev[id-1] = c.rev
+		w.curRev[id-1] = int64(c.rev)
 		w.chat(c)
 		w.maybeFlush()
 	}
@@ -371,7 +372,7 @@ func (w *snapWriter) operator(o *Operator) {
 func (w *snapWriter) chat(c *Chat) {
 	w.tag(recChat)
 	w.int(c.ID)
-	w.int(c.rev)
+	w.uint(uint64(c.rev))
 	w.uint(uint64(c.Source))
 	w.uint(uint64(c.Contact.Type))
 	w.optStr(c.Contact.ID)
@@ -423,20 +424,21 @@ func (w *snapWriter) chatRef(c *Chat) {
 		return
 	}
 	w.int(c.ID)
-	w.int(c.rev)
-	if c.rev == w.curRev[c.ID-1] || w.lastWritten[c.ID-1] == c.rev {
+	w.uint(uint64(c.rev))
+	rev := int64(c.rev)
+	if rev == w.curRev[c.ID-1] || w.lastWritten[c.ID-1] == rev {
 		w.bool(false)
 		return
 	}
-	w.lastWritten[c.ID-1] = c.rev
+	w.lastWritten[c.ID-1] = rev
 	w.bool(true)
 	w.versionFields(c)
 }
 
 func (w *snapWriter) event(e *eventRec) {
 	w.tag(recEvent)
-	w.uint(uint64(e.typ))
-	w.int(int64(e.at))
+	w.uint(uint64(e.typ()))
+	w.int(int64(e.at()))
 	// Before first: a chat's references then never go down in rev.
 	w.chatRef(e.before)
 	w.chatRef(e.chat)
@@ -634,6 +636,15 @@ func (f *FSM) readSnapshot(in io.Reader) (st *state, err error) {
 	return st, nil
 }
 
+// rev reads a chat version number.
+func (r *mpReader) rev() uint32 {
+	v := r.uint()
+	if v > math.MaxUint32 {
+		r.fail(fmt.Errorf("%w: version %d", errSnapshotValue, v))
+	}
+	return uint32(v)
+}
+
 // decodeAccount rebuilds one account from its frames.
 func (f *FSM) decodeAccount(frames [][]byte) (ar *accountReader, err error) {
 	defer func() {
@@ -801,7 +812,8 @@ func (ar *accountReader) record(tag uint8) error {
 			o.joined.Set(c.ID)
 		}
 	case recEvent:
-		e := eventRec{typ: EventType(r.uint()), at: Millis(r.int())}
+		typ := EventType(r.byteValue())
+		e := newEventRec(typ, Millis(r.int()), nil, nil, nil)
 		var err error
 		if e.before, err = ar.chatRef(); err != nil {
 			return err
@@ -856,7 +868,7 @@ func (ar *accountReader) record(tag uint8) error {
 
 func (ar *accountReader) chat() (*Chat, error) {
 	r := ar.r
-	c := &Chat{ID: r.int(), rev: r.int(), Source: Source(r.uint())}
+	c := &Chat{ID: r.int(), rev: r.rev(), Source: Source(r.uint())}
 	ct := &Contact{Type: ContactType(r.uint()), ID: r.optStr(), Name: r.optStr(), Email: r.optStr()}
 	c.Contact = ct
 	c.CreatedAt = Millis(r.int())
@@ -924,13 +936,13 @@ func (ar *accountReader) chatRef() (*Chat, error) {
 	if r.isNil() {
 		return nil, nil
 	}
-	id, rev := r.int(), r.int()
+	id, rev := r.int(), r.rev()
 	full := r.bool()
 	if r.err != nil {
 		return nil, r.err
 	}
 	cur := ar.a.chat(id)
-	if cur == nil || rev > cur.rev {
+	if cur == nil {
 		return nil, fmt.Errorf("%w: reference to unknown chat %d version %d", ErrBadSnapshot, id, rev)
 	}
 	if !full {

@@ -206,8 +206,9 @@ func int64Less(a, b int64) bool { return a < b }
 // eventRec is the compact stored form of an Event; Seq is implied by
 // position.
 type eventRec struct {
-	typ    EventType
-	at     Millis
+	// typeAt packs the write's time and the event type (time<<8 | type):
+	// the window holds millions of events, and this keeps one at 40 bytes.
+	typeAt int64
 	chat   *Chat
 	before *Chat
 	// ref is the event's other record: *Message for message.created,
@@ -216,6 +217,13 @@ type eventRec struct {
 	// operator.removed. One interface keeps the window compact.
 	ref any
 }
+
+func newEventRec(typ EventType, at Millis, chat, before *Chat, ref any) eventRec {
+	return eventRec{typeAt: int64(at)<<8 | int64(typ), chat: chat, before: before, ref: ref}
+}
+
+func (e *eventRec) typ() EventType { return EventType(e.typeAt & 0xff) }
+func (e *eventRec) at() Millis     { return Millis(e.typeAt >> 8) }
 
 // idemEntry is a remembered outcome.
 type idemEntry struct {

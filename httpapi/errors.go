@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 
 	"github.com/chatstate/chatstate/fsm"
@@ -123,27 +122,6 @@ func fsmStatus(c fsm.Code) int {
 		return 410
 	}
 	return 500
-}
-
-// RequireTokenForAddr returns ErrTokenRequired when addr is not a loopback
-// address, no admin token is configured and the operator did not ask for
-// an insecure server. A host name other than localhost counts as
-// non-loopback, and so does an empty host (all interfaces).
-func RequireTokenForAddr(addr, token string, insecure bool) error {
-	if token != "" || insecure {
-		return nil
-	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("httpapi: address %q: %w", addr, err)
-	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return fmt.Errorf("%w (address %s)", ErrTokenRequired, addr)
 }
 
 // quote formats a value for an error message.

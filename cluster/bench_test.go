@@ -36,7 +36,7 @@ func BenchmarkFailover(b *testing.B) {
 		{"PUT", "/v1/accounts/acme", `{"name":"Acme"}`},
 		{"POST", "/v1/accounts/acme/chats", `{"contact":{"type":"visitor"},"source":"chat_page","text":"hello"}`},
 	} {
-		if r, err := cc.do(s.method, s.path, s.body, map[string]string{"Idempotency-Key": fmt.Sprintf("setup-%d", i)}); err != nil || r.status >= 300 {
+		if r, err := cc.retry(s.method, s.path, s.body, fmt.Sprintf("setup-%d", i), time.Minute); err != nil || r.status >= 300 {
 			b.Fatalf("setup %s: %v %d %s", s.path, err, r.status, r)
 		}
 	}

@@ -155,3 +155,31 @@ func TestFullRestart(t *testing.T) {
 	w.checkDurable(c)
 	w.checkLinearizable()
 }
+
+// TestPartitionedFollower cuts a follower off, first in one direction
+// only (the leader's calls to it fail, its calls to the others work), then
+// entirely. The leader keeps its quorum through the other follower, so
+// clients go on; after healing the follower catches up without unseating
+// the leader for good, and every check holds.
+func TestPartitionedFollower(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Config{Proxies: true})
+	w := newWorkload(t, c, testChats)
+	w.start(testClients)
+	w.waitAcked(30, c.Timeout())
+
+	leader := c.WaitLeader()
+	follower := c.Others(leader.ID)[0]
+	c.Cut(leader.ID, follower)
+	w.waitAcked(100, c.Timeout())
+
+	c.Isolate(follower)
+	w.waitAcked(100, c.Timeout())
+
+	c.Heal()
+	c.WaitVoters(c.IDs()...)
+	w.waitAcked(30, c.Timeout())
+	w.halt()
+	w.checkDurable(c)
+	w.checkLinearizable()
+	t.Logf("longest time without an acknowledged write: %s", w.longestWriteGap().Round(time.Millisecond))
+}

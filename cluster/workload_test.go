@@ -79,6 +79,20 @@ func (cc *clusterClient) do(method, pathAndQuery, body string, header map[string
 	return reply{}, errTooManyRedirects
 }
 
+// retry sends a write with Idempotency-Key key until it gets an answer
+// other than a connection error, 503 or 504, or timeout passes (it then
+// returns the last error or answer).
+func (cc *clusterClient) retry(method, pathAndQuery, body, key string, timeout time.Duration) (reply, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		r, err := cc.do(method, pathAndQuery, body, map[string]string{"Idempotency-Key": key})
+		if (err == nil && r.status != 503 && r.status != 504) || time.Now().After(deadline) {
+			return r, err
+		}
+		time.Sleep(20 * time.Millisecond) // back off before the retry
+	}
+}
+
 func (cc *clusterClient) once(addr, method, pathAndQuery, body string, header map[string]string) (reply, error) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
@@ -179,7 +193,7 @@ func newWorkload(t *testing.T, c *clustertest.Cluster, chats int) *workload {
 			fmt.Sprintf(`{"contact":{"type":"visitor","id":"v%d"},"source":"chat_page","text":"hello %d"}`, i, i)})
 	}
 	for i, s := range setup {
-		r, err := w.cc.do(s.method, s.path, s.body, map[string]string{"Idempotency-Key": fmt.Sprintf("setup-%d", i)})
+		r, err := w.cc.retry(s.method, s.path, s.body, fmt.Sprintf("setup-%d", i), w.opTimeout)
 		if err != nil || r.status >= 300 {
 			t.Fatalf("setup %s %s: %v %d %s", s.method, s.path, err, r.status, r)
 		}

@@ -99,13 +99,15 @@ func TestPartitionedLeader(t *testing.T) {
 	// history (it may have reached the old leader's log, never a quorum).
 	probe := chatInput{Chat: 1, Kind: opCustomer, Text: "probe-minority"}
 	call := time.Since(w.begin)
+	sent := time.Now()
 	r, err := tryCall("POST", old.URL("/v1/accounts/acme/chats/1/messages"),
 		fmt.Sprintf(`{"author":{"type":"customer"},"text":%q}`, probe.Text),
 		map[string]string{"Idempotency-Key": probe.Text}, 15*time.Second)
 	if err == nil && r.status < 300 {
 		t.Fatalf("the isolated leader acknowledged a write: %d %s", r.status, r)
 	}
-	t.Logf("the isolated leader answered the probe write: %d %s (err %v)", r.status, r.errorCode(), err)
+	t.Logf("the isolated leader answered the probe write after %s: %d %s (err %v)",
+		time.Since(sent).Round(time.Millisecond), r.status, r.errorCode(), err)
 	w.mu.Lock()
 	w.history = append(w.history, operation{client: testClients, in: probe, out: chatOutput{Unknown: true}, call: call, ret: -1})
 	w.mu.Unlock()

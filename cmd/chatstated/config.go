@@ -27,6 +27,9 @@ type options struct {
 	LogFormat       string
 	ShutdownTimeout time.Duration
 	RaftTuning      raftTuning
+	// Pprof, when set, is where Go's net/http/pprof handlers are served
+	// (for profiling under load, e.g. by chatbench --profile).
+	Pprof string
 }
 
 // raftTuning overrides Raft's timing and log compaction. Zero keeps the
@@ -76,6 +79,7 @@ func parseOptions(args []string, env func(string) (string, bool), usageOut io.Wr
 	fs.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 25*time.Second, "how long a graceful shutdown may take")
+	fs.StringVar(&o.Pprof, "pprof", "", "serve Go's profiling endpoints (/debug/pprof/) on this address; off when empty")
 	rt := &o.RaftTuning
 	fs.DurationVar(&rt.HeartbeatTimeout, "raft-heartbeat-timeout", 0, advancedUsage+"how long a follower waits for the leader before starting an election (0: 1s)")
 	fs.DurationVar(&rt.ElectionTimeout, "raft-election-timeout", 0, advancedUsage+"how long a candidate waits for votes (0: 1s)")
@@ -150,7 +154,11 @@ func (o options) validate() error {
 	} else if hb := rt.HeartbeatTimeout; hb > 0 && rt.LeaderLeaseTimeout > hb {
 		errs = append(errs, fmt.Errorf("--raft-leader-lease-timeout %s must not exceed --raft-heartbeat-timeout %s", rt.LeaderLeaseTimeout, hb))
 	}
-	listeners := [...]struct{ flag, addr string }{{"--http", o.HTTP}, {"--raft", o.Raft}}
+	listeners := []struct{ flag, addr string }{{"--http", o.HTTP}, {"--raft", o.Raft}}
+	if o.Pprof != "" {
+		// Profiles show the process's internals: the same rule as the API.
+		listeners = append(listeners, struct{ flag, addr string }{"--pprof", o.Pprof})
+	}
 	for _, l := range listeners {
 		if _, _, err := net.SplitHostPort(l.addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: %w", l.flag, l.addr, err))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,7 +24,8 @@ type server struct {
 	ln     net.Listener
 	node   *node.Node
 	api    *httpapi.Server
-	served chan error // Serve's result
+	served chan error   // Serve's result
+	pprof  *http.Server // nil unless --pprof
 }
 
 // start opens the node and serves the HTTP API. When the node has never
@@ -65,7 +67,7 @@ func start(ctx context.Context, opts options, logger *slog.Logger) (*server, err
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), n.Collector())
 	acfg := httpapi.DefaultConfig()
 	acfg.AdminToken = opts.AdminToken
 	acfg.Logger = logger.With("component", "http")
@@ -77,6 +79,15 @@ func start(ctx context.Context, opts options, logger *slog.Logger) (*server, err
 		return nil, err
 	}
 	s := &server{opts: opts, logger: logger, ln: ln, node: n, api: api, served: make(chan error, 1)}
+	if opts.Pprof != "" {
+		pln, err := net.Listen("tcp", opts.Pprof)
+		if err != nil {
+			ln.Close()
+			n.Close()
+			return nil, fmt.Errorf("listen --pprof %s: %w", opts.Pprof, err)
+		}
+		s.pprof = servePprof(pln, logger)
+	}
 	go func() { s.served <- api.Serve(ln) }()
 	logger.Info("serving", "id", opts.ID, "http", advertiseHTTP, "raft", n.RaftAddr(), "data", opts.Data)
 
@@ -137,6 +148,9 @@ func (s *server) shutdown(timeout time.Duration) error {
 	defer cancel()
 	start := time.Now()
 	apiErr := s.api.Shutdown(ctx)
+	if s.pprof != nil {
+		s.pprof.Close()
+	}
 	nodeErr := s.node.Close()
 	s.logger.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
 	return errors.Join(apiErr, nodeErr)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -171,8 +172,8 @@ func (r *Report) Versus(p *PhaseResult) string {
 func (r *Report) WriteTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "phase\tsystem\tmode\tclients\tops/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\terrors\t vs baseline\t")
-	row := func(id, system, mode string, clients int, s Summary, vs string) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t %s\t\n",
+	row := func(id, system, mode, clients string, s Summary, vs string) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t %s\t\n",
 			id, system, mode, clients, rate(s.Throughput), ms(s.P50Us), ms(s.P90Us), ms(s.P99Us), ms(s.P999Us), ms(s.MaxUs), s.Errors, vs)
 	}
 	for i := range r.Phases {
@@ -181,12 +182,12 @@ func (r *Report) WriteTable(w io.Writer) {
 		if p.Mode == "open" {
 			mode = "open@" + rate(p.Rate)
 		}
-		row(p.ID, p.System, mode, p.Clients, p.All, r.Versus(p))
+		row(p.ID, p.System, mode, strconv.Itoa(p.Clients), p.All, r.Versus(p))
 		if p.Reads != nil {
-			row("  reads", "", "", 0, *p.Reads, "")
+			row("reads", "", "", "", *p.Reads, "")
 		}
 		if p.Writes != nil {
-			row("  writes", "", "", 0, *p.Writes, "")
+			row("writes", "", "", "", *p.Writes, "")
 		}
 	}
 	tw.Flush()

@@ -27,6 +27,7 @@ type Node struct {
 	logger *slog.Logger
 
 	fsm       *fsm.FSM
+	metrics   *metrics
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
 	boltStore *raftboltdb.BoltStore
@@ -86,6 +87,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg:        cfg,
+		metrics:    newMetrics(),
 		logger:     logger.With("node", cfg.ID),
 		changeCh:   make(chan struct{}),
 		stopCh:     make(chan struct{}),
@@ -145,7 +147,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 
 	n.fsm = fsm.New(cfg.FSM)
-	n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.boltStore, n.snapshots, n.transport)
+	n.raft, err = raft.NewRaft(rc, timedFSM{FSM: n.fsm, metrics: n.metrics}, n.logs, n.boltStore, n.snapshots, n.transport)
 	if err != nil {
 		return nil, fmt.Errorf("node: start raft: %w", err)
 	}

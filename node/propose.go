@@ -201,8 +201,14 @@ func (n *Node) applyBatch(batch []*proposal) {
 		}
 		entry = fsm.EncodeBatch(encoded)
 	}
+	start := time.Now()
 	f := n.raft.Apply(entry, n.cfg.ApplyTimeout)
 	err := f.Error()
+	n.metrics.batchCommands.Observe(float64(len(batch)))
+	n.metrics.batchBytes.Observe(float64(len(entry)))
+	if err == nil {
+		n.metrics.applyDuration.Observe(time.Since(start).Seconds())
+	}
 	var results []fsm.Result
 	if err == nil {
 		switch resp := f.Response().(type) {

@@ -81,17 +81,24 @@ func TestLeaderKillUnderLoad(t *testing.T) {
 }
 
 // TestPartitionedLeader cuts the leader's Raft links to both followers
-// while clients write. Cut off in the minority it cannot acknowledge a
-// write; the majority elects a new leader and goes on; after healing,
-// nothing acknowledged is lost and nothing unacknowledged is reported.
+// while clients write, with refused connections and with a blackhole.
+// Cut off in the minority it cannot acknowledge a write; the majority
+// elects a new leader and goes on; after healing, nothing acknowledged is
+// lost and nothing unacknowledged is reported.
 func TestPartitionedLeader(t *testing.T) {
+	for _, fault := range []clustertest.Fault{clustertest.Refuse, clustertest.Blackhole} {
+		t.Run(fault.String(), func(t *testing.T) { testPartitionedLeader(t, fault) })
+	}
+}
+
+func testPartitionedLeader(t *testing.T, fault clustertest.Fault) {
 	c := clustertest.Start(t, clustertest.Config{Proxies: true})
 	w := newWorkload(t, c, testChats)
 	w.start(testClients)
 	w.waitAcked(50, c.Timeout())
 
 	old := c.WaitLeader()
-	c.Isolate(old.ID)
+	c.IsolateWith(fault, old.ID)
 	cut := time.Now()
 
 	// A write sent straight to the isolated leader, without following a
@@ -159,8 +166,8 @@ func TestFullRestart(t *testing.T) {
 }
 
 // TestPartitionedFollower cuts a follower off, first in one direction
-// only (the leader's calls to it fail, its calls to the others work), then
-// entirely. The leader keeps its quorum through the other follower, so
+// only (the leader's calls to it are refused, its calls to the others
+// work), then entirely, into a blackhole. The leader keeps its quorum through the other follower, so
 // clients go on; after healing the follower catches up without unseating
 // the leader for good, and every check holds.
 func TestPartitionedFollower(t *testing.T) {
@@ -174,7 +181,7 @@ func TestPartitionedFollower(t *testing.T) {
 	c.Cut(leader.ID, follower)
 	w.waitAcked(100, c.Timeout())
 
-	c.Isolate(follower)
+	c.IsolateWith(clustertest.Blackhole, follower)
 	w.waitAcked(100, c.Timeout())
 
 	c.Heal()

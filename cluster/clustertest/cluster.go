@@ -352,11 +352,18 @@ func (c *Cluster) WaitConverged() uint64 {
 }
 
 // Cut stops Raft traffic from node from to node to (one direction: from's
-// calls to to fail; to's calls to from still work). It needs proxies.
+// calls to to fail; to's calls to from still work), refusing from's
+// connections. It needs proxies.
 func (c *Cluster) Cut(from, to string) {
 	c.tb.Helper()
-	c.proxyOf(to).Block(c.Node(from).IP)
-	c.logLine("harness", fmt.Sprintf("cut %s -> %s", from, to))
+	c.CutWith(Refuse, from, to)
+}
+
+// CutWith is Cut with the given kind of fault.
+func (c *Cluster) CutWith(f Fault, from, to string) {
+	c.tb.Helper()
+	c.proxyOf(to).SetFault(c.Node(from).IP, f)
+	c.logLine("harness", fmt.Sprintf("cut %s -> %s (%s)", from, to, f))
 }
 
 // Mend restores the Raft link from node from to node to.
@@ -369,12 +376,24 @@ func (c *Cluster) Mend(from, to string) {
 // Isolate cuts every Raft link to and from node id.
 func (c *Cluster) Isolate(id string) {
 	c.tb.Helper()
-	c.Partition([]string{id}, c.Others(id))
+	c.IsolateWith(Refuse, id)
+}
+
+// IsolateWith is Isolate with the given kind of fault.
+func (c *Cluster) IsolateWith(f Fault, id string) {
+	c.tb.Helper()
+	c.PartitionWith(f, []string{id}, c.Others(id))
 }
 
 // Partition cuts, in both directions, every Raft link between nodes of
 // different groups. Links within a group are left as they are.
 func (c *Cluster) Partition(groups ...[]string) {
+	c.tb.Helper()
+	c.PartitionWith(Refuse, groups...)
+}
+
+// PartitionWith is Partition with the given kind of fault.
+func (c *Cluster) PartitionWith(f Fault, groups ...[]string) {
 	c.tb.Helper()
 	for gi, g := range groups {
 		for hi, h := range groups {
@@ -383,7 +402,7 @@ func (c *Cluster) Partition(groups ...[]string) {
 			}
 			for _, from := range g {
 				for _, to := range h {
-					c.Cut(from, to)
+					c.CutWith(f, from, to)
 				}
 			}
 		}

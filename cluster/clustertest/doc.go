@@ -24,7 +24,8 @@
 // Node i listens for Raft on 127.0.0.i (Linux routes all of 127/8 to the
 // loopback interface with no setup) and calls its peers from that IP, so
 // the proxy in front of each node knows which peer is calling and can cut
-// one direction of one link. HTTP listens on 127.0.0.1.
+// one direction of one link, refusing its connections or swallowing them
+// (Fault). HTTP listens on 127.0.0.1.
 //
 // Every wait has a deadline (Config.Timeout) and fails the test when it
 // passes; methods that fail the test must be called from the test's own

@@ -7,30 +7,58 @@ import (
 	"sync"
 )
 
+// Fault is how a Proxy treats the connections of a caller it cuts off.
+type Fault int
+
+const (
+	// Refuse closes the caller's connections and refuses new ones: its
+	// calls fail at once, as when the host's port is closed.
+	Refuse Fault = iota + 1
+	// Blackhole keeps the caller's connections open but delivers nothing,
+	// either way, and accepts new ones that go nowhere: its calls hang
+	// until they time out, as when the network silently loses packets.
+	// When the fault is lifted those connections are closed (they have
+	// lost bytes), and new ones work.
+	Blackhole
+)
+
+func (f Fault) String() string {
+	switch f {
+	case Refuse:
+		return "refuse"
+	case Blackhole:
+		return "blackhole"
+	}
+	return "no fault"
+}
+
 // Proxy is a TCP proxy that forwards connections to a target address and
-// can refuse them by the caller's IP: the fault injector in front of a
+// can cut them off by the caller's IP: the fault injector in front of a
 // node's Raft listener. Since every node calls its peers from its own
-// loopback IP, blocking an IP cuts the link from that node to the proxy's
-// node, in that direction only. Its methods are safe for concurrent use.
+// loopback IP, cutting an IP off cuts the link from that node to the
+// proxy's node, in that direction only. Its methods are safe for
+// concurrent use.
 type Proxy struct {
 	ln     net.Listener
 	target string
 
-	mu      sync.Mutex
-	blocked map[string]bool         // caller IPs refused
-	conns   map[*proxyConn]struct{} // open pairs, for cutting them
-	closed  bool
-	wg      sync.WaitGroup
+	mu     sync.Mutex
+	faults map[string]Fault        // by caller IP
+	conns  map[*proxyConn]struct{} // open pairs, for cutting them
+	closed bool
+	wg     sync.WaitGroup
 }
 
 type proxyConn struct {
 	sourceIP   string
-	client, up net.Conn
+	client, up net.Conn // up is nil for a connection accepted into a blackhole
 }
 
 func (c *proxyConn) close() {
 	c.client.Close()
-	c.up.Close()
+	if c.up != nil {
+		c.up.Close()
+	}
 }
 
 // NewProxy listens on listen (host:port, port 0 picks one) and forwards
@@ -40,7 +68,7 @@ func NewProxy(listen, target string) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{ln: ln, target: target, blocked: map[string]bool{}, conns: map[*proxyConn]struct{}{}}
+	p := &Proxy{ln: ln, target: target, faults: map[string]Fault{}, conns: map[*proxyConn]struct{}{}}
 	p.wg.Add(1)
 	go p.acceptLoop()
 	return p, nil
@@ -49,38 +77,60 @@ func NewProxy(listen, target string) (*Proxy, error) {
 // Addr is the address the proxy listens on.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
-// Block refuses connections from sourceIP from now on and cuts those open:
-// the peer sees its calls fail at once, as when a host's port is closed.
-func (p *Proxy) Block(sourceIP string) {
+// Block refuses sourceIP from now on and closes its open connections
+// (Fault Refuse).
+func (p *Proxy) Block(sourceIP string) { p.SetFault(sourceIP, Refuse) }
+
+// SetFault cuts sourceIP off with fault f from now on, open connections
+// included.
+func (p *Proxy) SetFault(sourceIP string, f Fault) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.blocked[sourceIP] = true
-	for c := range p.conns {
-		if c.sourceIP == sourceIP {
-			c.close()
+	p.faults[sourceIP] = f
+	if f == Refuse {
+		for c := range p.conns {
+			if c.sourceIP == sourceIP {
+				c.close()
+			}
 		}
 	}
 }
 
-// Unblock lets sourceIP connect again.
+// Unblock lets sourceIP connect again. Connections held in a blackhole
+// are closed.
 func (p *Proxy) Unblock(sourceIP string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	delete(p.blocked, sourceIP)
+	p.lift(sourceIP)
 }
 
-// UnblockAll lets every caller connect again.
+// UnblockAll lifts every fault.
 func (p *Proxy) UnblockAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	clear(p.blocked)
+	for ip := range p.faults {
+		p.lift(ip)
+	}
 }
 
-// Blocked reports whether sourceIP is refused.
-func (p *Proxy) Blocked(sourceIP string) bool {
+func (p *Proxy) lift(sourceIP string) {
+	if p.faults[sourceIP] == Blackhole {
+		for c := range p.conns {
+			if c.sourceIP == sourceIP {
+				c.close()
+			}
+		}
+	}
+	delete(p.faults, sourceIP)
+}
+
+// Blocked reports whether sourceIP is cut off, in any way.
+func (p *Proxy) Blocked(sourceIP string) bool { return p.fault(sourceIP) != 0 }
+
+func (p *Proxy) fault(sourceIP string) Fault {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.blocked[sourceIP]
+	return p.faults[sourceIP]
 }
 
 // Close stops listening, cuts every connection and waits for the proxy's
@@ -112,11 +162,39 @@ func (p *Proxy) acceptLoop() {
 	}
 }
 
+// track registers c; false when the proxy closed meanwhile or the caller
+// was refused (c is then closed).
+func (p *Proxy) track(c *proxyConn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.faults[c.sourceIP] == Refuse {
+		c.close()
+		return false
+	}
+	p.conns[c] = struct{}{}
+	return true
+}
+
+func (p *Proxy) untrack(c *proxyConn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.conns, c)
+}
+
 func (p *Proxy) serve(client net.Conn) {
 	defer p.wg.Done()
 	source, _, _ := net.SplitHostPort(client.RemoteAddr().String())
-	if p.Blocked(source) {
+	switch p.fault(source) {
+	case Refuse:
 		client.Close()
+		return
+	case Blackhole:
+		c := &proxyConn{sourceIP: source, client: client}
+		if p.track(c) {
+			_, _ = io.Copy(io.Discard, client) // until lifted or closed
+			c.close()
+			p.untrack(c)
+		}
 		return
 	}
 	up, err := net.Dial("tcp", p.target)
@@ -125,26 +203,32 @@ func (p *Proxy) serve(client net.Conn) {
 		return
 	}
 	c := &proxyConn{sourceIP: source, client: client, up: up}
-	p.mu.Lock()
-	if p.closed || p.blocked[source] { // blocked while dialing
-		p.mu.Unlock()
-		c.close()
+	if !p.track(c) {
 		return
 	}
-	p.conns[c] = struct{}{}
-	p.mu.Unlock()
-
 	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
-		done <- struct{}{}
-	}
-	go pipe(up, client)
-	go pipe(client, up)
+	go p.pipe(c, up, client, done)
+	go p.pipe(c, client, up, done)
 	<-done // one direction ended: end both
 	c.close()
 	<-done
-	p.mu.Lock()
-	delete(p.conns, c)
-	p.mu.Unlock()
+	p.untrack(c)
+}
+
+// pipe copies src to dst, dropping what arrives while the caller is in a
+// blackhole.
+func (p *Proxy) pipe(c *proxyConn, dst, src net.Conn, done chan<- struct{}) {
+	defer func() { done <- struct{}{} }()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && p.fault(c.sourceIP) != Blackhole {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }

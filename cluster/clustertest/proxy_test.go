@@ -2,6 +2,7 @@ package clustertest_test
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -102,4 +103,64 @@ func TestProxyBlocksByCallerIP(t *testing.T) {
 	if !echo(c) {
 		t.Fatal("an unblocked IP cannot connect")
 	}
+}
+
+func TestProxyBlackhole(t *testing.T) {
+	p, err := clustertest.NewProxy("127.0.0.1:0", echoServer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	open, err := dialFrom("127.0.0.2", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	if !echo(open) {
+		t.Fatal("the proxy does not forward")
+	}
+
+	p.SetFault("127.0.0.2", clustertest.Blackhole)
+	if !p.Blocked("127.0.0.2") {
+		t.Fatal("Blocked is false for a blackholed IP")
+	}
+	// The open connection stays open but delivers nothing; a new one is
+	// accepted and delivers nothing either.
+	_ = open.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if _, err := open.Write([]byte("lost\n")); err != nil {
+		t.Fatalf("writing into the blackhole failed at once: %v", err)
+	}
+	if n, err := open.Read(make([]byte, 8)); n != 0 || !isTimeout(err) {
+		t.Fatalf("read from the blackhole: %d bytes, %v; want a timeout", n, err)
+	}
+	fresh, err := dialFrom("127.0.0.2", p.Addr())
+	if err != nil {
+		t.Fatalf("a new connection into the blackhole was refused: %v", err)
+	}
+	defer fresh.Close()
+	_ = fresh.SetDeadline(time.Now().Add(200 * time.Millisecond))
+	_, _ = fresh.Write([]byte("ping\n"))
+	if n, err := fresh.Read(make([]byte, 8)); n != 0 || !isTimeout(err) {
+		t.Fatalf("read from a new blackholed connection: %d bytes, %v; want a timeout", n, err)
+	}
+
+	// Lifting the fault closes the blackholed connections; new ones work.
+	p.Unblock("127.0.0.2")
+	_ = open.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := open.Read(make([]byte, 8)); err == nil || isTimeout(err) {
+		t.Fatalf("a blackholed connection outlived the fault: %v", err)
+	}
+	c, err := dialFrom("127.0.0.2", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !echo(c) {
+		t.Fatal("the link does not work after the fault was lifted")
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -30,12 +30,16 @@ type LocalConfig struct {
 	Args []string
 	// StartTimeout bounds the wait for the cluster to be ready.
 	StartTimeout time.Duration
+	// Pprof gives every node a --pprof listener on loopback.
+	Pprof bool
 }
 
 // LocalCluster is a running set of chatstated processes.
 type LocalCluster struct {
 	// HTTP are the nodes' HTTP addresses, n1 first.
-	HTTP  []string
+	HTTP []string
+	// Pprof are the nodes' pprof addresses when LocalConfig.Pprof.
+	Pprof []string
 	procs []*process
 	cfg   LocalConfig
 }
@@ -103,6 +107,14 @@ func StartLocal(ctx context.Context, cfg LocalConfig) (lc *LocalCluster, err err
 		}
 		if i > 1 {
 			args = append(args, "--join", lc.HTTP[0])
+		}
+		if cfg.Pprof {
+			pprofAddr, err := freeLoopbackAddr()
+			if err != nil {
+				return lc, err
+			}
+			args = append(args, "--pprof", pprofAddr)
+			lc.Pprof = append(lc.Pprof, pprofAddr)
 		}
 		args = append(args, cfg.Args...)
 		if err := lc.startProcess(id, args); err != nil {

@@ -98,6 +98,8 @@ type PhaseResult struct {
 	// Baseline is the ID of the bare-Raft phase this one is compared with.
 	Baseline     string   `json:"baseline,omitempty"`
 	ErrorSamples []string `json:"error_samples,omitempty"`
+	// Profiles are the CPU profiles taken of the measured window.
+	Profiles []string `json:"profiles,omitempty"`
 }
 
 // Check is one of the targets a run is held to.

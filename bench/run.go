@@ -20,6 +20,8 @@ type Runner struct {
 	command  string
 	progress *Progress
 	report   *Report
+	profiler *profiler     // nil unless Config.Profile
+	lc       *LocalCluster // nil with --addrs
 }
 
 // NewRunner returns a Runner for cfg; command is the command line,
@@ -91,7 +93,20 @@ func (r *Runner) Run(ctx context.Context) (rep *Report, err error) {
 			}
 		}()
 		addrs = lc.HTTP
+		r.lc = lc
 		rep.Cluster.Own = true
+		if cfg.Profile {
+			r.profiler = &profiler{dir: filepath.Join(cfg.Out, "profiles")}
+		}
+	}
+	if cfg.Profile && r.profiler == nil {
+		r.profiler = &profiler{dir: filepath.Join(cfg.Out, "profiles")}
+		rep.Notes = append(rep.Notes, "--profile with --addrs profiles chatbench only")
+	}
+	if r.profiler != nil {
+		if err := os.MkdirAll(r.profiler.dir, 0o755); err != nil {
+			return rep, fmt.Errorf("%w: %v", ErrSetup, err)
+		}
 	}
 	rep.Cluster.Nodes = cfg.Nodes
 	rep.Cluster.Addrs = addrs
@@ -105,6 +120,13 @@ func (r *Runner) Run(ctx context.Context) (rep *Report, err error) {
 		rep.Cluster.Version = st.Version
 		if st.Leader != nil {
 			rep.Cluster.Leader = st.Leader.ID + " (" + st.Leader.HTTP + ")"
+			if r.profiler != nil && r.lc != nil {
+				for i, a := range r.lc.HTTP {
+					if a == st.Leader.HTTP && i < len(r.lc.Pprof) {
+						r.profiler.leaderPprof = r.lc.Pprof[i]
+					}
+				}
+			}
 		}
 		if !rep.Cluster.Own && len(st.Nodes) != cfg.Nodes {
 			rep.Notes = append(rep.Notes, fmt.Sprintf("the cluster has %d nodes but the bare-Raft baseline uses --nodes %d", len(st.Nodes), cfg.Nodes))
@@ -164,7 +186,7 @@ func (r *Runner) startCluster(ctx context.Context, tmp string) (*LocalCluster, e
 		}
 	}
 	r.progress.Printf("starting %d chatstated node(s) under %s", r.cfg.Nodes, tmp)
-	return StartLocal(ctx, LocalConfig{Nodes: r.cfg.Nodes, Binary: bin, Dir: tmp, Args: r.cfg.ChatstatedArgs})
+	return StartLocal(ctx, LocalConfig{Nodes: r.cfg.Nodes, Binary: bin, Dir: tmp, Args: r.cfg.ChatstatedArgs, Pprof: r.cfg.Profile})
 }
 
 func (r *Runner) newClient(addrs []string) (*client.Client, error) {
@@ -278,8 +300,9 @@ func (r *Runner) closed(ctx context.Context, p PhaseResult, clients int, newOp N
 	p.Mode, p.Clients = "closed", clients
 	live := new(Counter)
 	r.startLine(p, live)
+	wait := r.startProfile(ctx, p.ID)
 	out := RunClosed(ctx, clients, r.cfg.Seed, Phase{Warmup: r.cfg.Warmup, Duration: r.cfg.Duration}, newOp, live)
-	r.finish(ctx, p, out)
+	r.finish(ctx, p, out, wait)
 }
 
 // open runs one open-loop phase and appends its result.
@@ -290,8 +313,9 @@ func (r *Runner) open(ctx context.Context, p PhaseResult, workers int, rate floa
 	p.Mode, p.Clients, p.Rate = "open", workers, rate
 	live := new(Counter)
 	r.startLine(p, live)
+	wait := r.startProfile(ctx, p.ID)
 	out := RunOpen(ctx, workers, rate, r.cfg.Seed, Phase{Warmup: r.cfg.Warmup, Duration: r.cfg.Duration}, newOp, live)
-	r.finish(ctx, p, out)
+	r.finish(ctx, p, out, wait)
 }
 
 func (r *Runner) startLine(p PhaseResult, live *Counter) {
@@ -313,8 +337,23 @@ func (r *Runner) startLine(p PhaseResult, live *Counter) {
 	})
 }
 
-func (r *Runner) finish(ctx context.Context, p PhaseResult, out Outcome) {
+// startProfile starts the phase's profiles when profiling is on.
+func (r *Runner) startProfile(ctx context.Context, phase string) func() ([]string, error) {
+	if r.profiler == nil {
+		return nil
+	}
+	return r.profiler.start(ctx, phase, r.cfg.Warmup, r.cfg.Duration)
+}
+
+func (r *Runner) finish(ctx context.Context, p PhaseResult, out Outcome, waitProfile func() ([]string, error)) {
 	r.progress.Stop()
+	if waitProfile != nil {
+		files, err := waitProfile()
+		p.Profiles = files
+		if err != nil {
+			r.report.Notes = append(r.report.Notes, err.Error())
+		}
+	}
 	p.All = out.All.Summarize(out.Elapsed)
 	if p.Workload == "M1" {
 		reads, writes := out.ByKind[KindRead].Summarize(out.Elapsed), out.ByKind[KindWrite].Summarize(out.Elapsed)

@@ -34,6 +34,10 @@ func tryCall(method, url, body string, header map[string]string, timeout time.Du
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(url)
 	req.Header.SetMethod(method)
+	// A fresh connection per call: the tests kill and restart nodes at the
+	// same address, and a pooled connection to a killed process fails a
+	// non-idempotent request (fasthttp retries only GET, HEAD and PUT).
+	req.SetConnectionClose()
 	if body != "" {
 		req.Header.SetContentType("application/json") // header may override it
 		req.SetBodyString(body)

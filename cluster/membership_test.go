@@ -198,6 +198,23 @@ func TestMembershipAndRedirects(t *testing.T) {
 		c.Node(id).Start()
 	}
 	c.WaitVoters(c.IDs()...)
+
+	t.Log("the leader removes itself: it steps down and the others go on")
+	leader = c.WaitLeader()
+	path = "/v1/cluster/nodes/" + leader.ID
+	if r = call(t, "DELETE", leader.URL(path), ""); r.status != 200 {
+		t.Fatalf("DELETE %s on itself: %d %s", path, r.status, r)
+	}
+	leader.Kill()
+	c.WaitVoters(c.Others(leader.ID)...)
+	next := c.WaitLeader()
+	if r = call(t, "PUT", next.URL("/v1/accounts/acme/operators/dee"), `{"name":"Dee"}`); r.status != 201 {
+		t.Fatalf("PUT operator after the leader left: %d %s", r.status, r)
+	}
+	leader.Wipe()
+	leader.Start()
+	c.WaitVoters(c.IDs()...)
+	waitStaleOperator(t, leader, indexOf(t, r))
 }
 
 // waitStaleOperator waits until n serves a stale read at index or later

@@ -225,6 +225,11 @@ func (c *Client) do(ctx context.Context, cl *call, opts []Option) error {
 		req.Header.SetHost(target.addr)
 		err := hc(target).DoDeadline(req, resp, attemptDeadline)
 		if err != nil {
+			if lastErr != nil && !attemptDeadline.Before(deadline) && errors.Is(err, fasthttp.ErrTimeout) {
+				// The call's own deadline cut this attempt short: the
+				// previous answer says more about why the call failed.
+				return giveUp(context.DeadlineExceeded)
+			}
 			lastErr = fmt.Errorf("%s %s: %w", target.addr, cl.op, err)
 			c.forgetLeader(target)
 			var de *dialError

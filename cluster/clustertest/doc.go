@@ -27,8 +27,16 @@
 // one direction of one link, refusing its connections or swallowing them
 // (Fault). HTTP listens on 127.0.0.1.
 //
+// Clients are given c.HTTPAddrs(), every node's HTTP address; followers
+// redirect them to the leader. Config.Raft sets Raft's timings (FastRaft()
+// by default: elections within about a second), Config.Args any other
+// chatstated flag, Config.Quiet keeps node output out of the log
+// (benchmarks).
+//
 // Every wait has a deadline (Config.Timeout) and fails the test when it
-// passes; methods that fail the test must be called from the test's own
-// goroutine. Processes are killed when the test ends, and, on Linux, when
-// the test process dies.
+// passes. A Cluster belongs to the test that started it: call the methods
+// that can fail the test (Start, Kill, Stop, Wait*, Cut, ...) from that
+// test's goroutine; Node.Status, Running, Output, ExitErr and the Proxy
+// methods are safe from any goroutine. Processes are killed when the test
+// ends, and, on Linux, when the test process dies.
 package clustertest

@@ -201,7 +201,7 @@ func TestSubscribeCompacted(t *testing.T) {
 // is deemed dead and the subscription reconnects.
 func TestSubscribeDetectsStalledStream(t *testing.T) {
 	release := make(chan struct{})
-	const idle = 300 * time.Millisecond
+	const idle = 600 * time.Millisecond
 	const pinging = 4 * idle
 	var conns atomic.Int32
 	var firstOpened, secondOpened atomic.Int64
@@ -210,7 +210,7 @@ func TestSubscribeDetectsStalledStream(t *testing.T) {
 			firstOpened.Store(time.Now().UnixNano())
 			streamHandler(ctx, func(w sseWriter) {
 				w.event(1, "chat.unread", eventJSON(1))
-				tick := time.NewTicker(idle / 4)
+				tick := time.NewTicker(idle / 6)
 				defer tick.Stop()
 				end := time.After(pinging)
 				for {

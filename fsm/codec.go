@@ -444,21 +444,19 @@ func (r *mpReader) frame(pool *framePool) []byte {
 		r.fail(fmt.Errorf("%w: frame of %d bytes", errSnapshotValue, n))
 		return nil
 	}
+	// The buffer grows with the bytes actually read, so that a corrupt
+	// length on a short stream costs nothing.
 	out := pool.get()
-	if cap(out) < n {
-		out = make([]byte, n)
-	}
-	out = out[:n]
-	got := copy(out, r.buf[r.pos:r.end])
-	r.pos += got
-	if got < n {
-		if _, err := io.ReadFull(r.r, out[got:]); err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			r.fail(err)
+	for len(out) < n && r.err == nil {
+		if r.pos == r.end && !r.need(1) {
 			return nil
 		}
+		take := min(n-len(out), r.end-r.pos)
+		out = append(out, r.buf[r.pos:r.pos+take]...)
+		r.pos += take
+	}
+	if r.err != nil {
+		return nil
 	}
 	return out
 }

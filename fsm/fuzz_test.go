@@ -1,7 +1,9 @@
 package fsm_test
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"testing"
 
 	"github.com/chatstate/chatstate/fsm"
@@ -73,5 +75,27 @@ func FuzzDecodeCommand(f *testing.F) {
 		if string(again) != string(again2) {
 			t.Fatalf("encoding is not stable")
 		}
+	})
+}
+
+// FuzzRestore: whatever the bytes, Restore returns (an error wrapping
+// ErrBadSnapshot for garbage) and never panics or leaves a half state.
+func FuzzRestore(f *testing.F) {
+	h := recordedWorkload(f, smallConfig(), 21, 120)
+	f.Add(snapshotBytes(f, h.f))
+	f.Add(snapshotBytes(f, fsm.New(fsm.DefaultConfig())))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		target := fsm.New(smallConfig())
+		if err := target.Restore(io.NopCloser(bytes.NewReader(b))); err != nil {
+			if !errors.Is(err, fsm.ErrBadSnapshot) {
+				t.Fatalf("Restore error %v does not wrap ErrBadSnapshot", err)
+			}
+			if len(target.Accounts()) != 0 {
+				t.Fatal("a failed restore changed the state")
+			}
+			return
+		}
+		// What restores must persist again without error.
+		_ = snapshotBytes(t, target)
 	})
 }

@@ -574,11 +574,23 @@ func (f *FSM) readSnapshot(in io.Reader) (st *state, err error) {
 			cur = nil
 		}
 	}
+	var stopOnce sync.Once
 	stopWorkers := func() {
-		dispatch()
-		close(work)
-		wg.Wait()
+		stopOnce.Do(func() {
+			dispatch()
+			close(work)
+			wg.Wait()
+		})
 	}
+	defer func() {
+		// The reader guards every length, but a bad snapshot must never
+		// take the node down: any panic becomes an error.
+		if p := recover(); p != nil {
+			cur = nil
+			stopWorkers()
+			st, err = nil, fmt.Errorf("%w: %v", ErrBadSnapshot, p)
+		}
+	}()
 	for done := false; !done; {
 		tag := uint8(r.uint())
 		if r.err != nil {
@@ -665,6 +677,9 @@ func (f *FSM) decodeAccount(frames [][]byte) (ar *accountReader, err error) {
 				break
 			}
 			if err := ar.record(tag); err != nil {
+				if !errors.Is(err, ErrBadSnapshot) {
+					err = fmt.Errorf("%w: account %s: %v", ErrBadSnapshot, ar.a.rec.ID, err)
+				}
 				return nil, err
 			}
 		}
@@ -756,7 +771,7 @@ func (r *snapReader) account() *accountReader {
 		r.fail(fmt.Errorf("account %s: duplicate operator id", rec.ID))
 		return ar
 	}
-	a.chats = make([]*chatChunk, 0, (numChats+chatChunkSize-1)/chatChunkSize)
+	a.chats = make([]*chatChunk, 0, min((numChats+chatChunkSize-1)/chatChunkSize, 1<<16))
 	ar.lastVersion = make([]*Chat, 0, min(numChats, 1<<20))
 	ar.wantChats = numChats
 	// Events are appended at lastSeq+1 by restoreEvent.
@@ -879,6 +894,11 @@ func (ar *accountReader) chat() (*Chat, error) {
 	if c.Source < SourceEmail || c.Source > SourceExternalPage || ct.Type < ContactTypeContact || ct.Type > ContactTypeVisitor ||
 		n < 0 || n > maxSnapshotString || lastSeq > n {
 		return nil, fmt.Errorf("%w: chat %d: field out of range", ErrBadSnapshot, c.ID)
+	}
+	// Every entry takes at least 6 bytes: a count beyond what is left of
+	// the frame is corrupt, and must not size an allocation.
+	if n > int64(r.end-r.pos)/6 {
+		return nil, fmt.Errorf("%w: chat %d: %d transcript entries in %d bytes", ErrBadSnapshot, c.ID, n, r.end-r.pos)
 	}
 	// The texts of a transcript go into one string, sliced per message:
 	// one allocation per chat instead of one per message.

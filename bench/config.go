@@ -60,7 +60,8 @@ type Config struct {
 	Readers      []int
 	// MixClients is M1's closed-loop concurrency; MixRate its open-loop
 	// arrival rate (operations per second), with at most MixOpenWorkers
-	// operations in flight.
+	// operations in flight: when all are busy, operations that fall due
+	// wait for one, and the wait counts in their latency.
 	MixClients     int
 	MixRate        float64
 	MixOpenWorkers int
@@ -107,7 +108,7 @@ func DefaultConfig() Config {
 		Readers:        []int{1, 16, 64},
 		MixClients:     64,
 		MixRate:        5000,
-		MixOpenWorkers: 1024,
+		MixOpenWorkers: 256,
 		ReadsPerWrite:  9,
 		MessageBytes:   200,
 		Out:            "bench-results",

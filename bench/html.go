@@ -199,7 +199,8 @@ code{background:#f3f3f3;padding:1px 4px;border-radius:3px}ul{margin:4px 0}
 <span>load average {{.R.Host.LoadAvgStart}} → {{.R.Host.LoadAvgEnd}}</span></div>
 <div class="meta"><span>{{.R.Cluster.Nodes}} node(s){{if .R.Cluster.Own}}, started by chatbench{{end}}, leader {{.R.Cluster.Leader}}, version {{.R.Cluster.Version}}</span>
 <span>scale {{.R.Settings.Scale}}, seed {{.R.Settings.Seed}}, {{.R.Settings.Encoding}}, {{.R.Settings.Consistency}} reads</span>
-<span>warmup {{.R.Settings.Warmup}}, {{.R.Settings.Duration}} per phase</span></div>
+<span>warmup {{.R.Settings.Warmup}}, {{.R.Settings.Duration}} per phase</span>
+<span>data on {{.R.Cluster.Filesystem}}</span></div>
 <div class="meta"><span>command: <code>{{.R.Settings.Command}}</code></span></div>
 {{if .Checks}}<h2>Targets</h2>
 <table><tr><th class="l"></th><th class="l">figure</th><th class="l">measured</th><th class="l">target</th><th class="l">note</th></tr>

@@ -62,28 +62,24 @@ type Outcome struct {
 // maxErrorSamples bounds Outcome.ErrorSamples.
 const maxErrorSamples = 5
 
-// workerRecorders is what one worker records into.
+// workerRecorders is what one worker records into: a Recorder per kind
+// of operation, made on first use (a histogram takes about 220 KB, and
+// most workloads have one kind only).
 type workerRecorders struct {
-	all    *Recorder
 	byKind [numKinds]*Recorder
 }
 
-func newWorkerRecorders() *workerRecorders {
-	w := &workerRecorders{all: NewRecorder()}
-	for k := range w.byKind {
-		w.byKind[k] = NewRecorder()
-	}
-	return w
-}
-
 func (w *workerRecorders) record(kind OpKind, d time.Duration, err error) {
+	r := w.byKind[kind]
+	if r == nil {
+		r = NewRecorder()
+		w.byKind[kind] = r
+	}
 	if err != nil {
-		w.all.RecordError()
-		w.byKind[kind].RecordError()
+		r.RecordError()
 		return
 	}
-	w.all.Record(d)
-	w.byKind[kind].Record(d)
+	r.Record(d)
 }
 
 // errorLog keeps the first few errors of a run.
@@ -100,16 +96,22 @@ func (l *errorLog) add(err error) {
 	}
 }
 
+// mergeOutcome merges every worker's recorders: per kind, and all kinds
+// together.
 func mergeOutcome(ws []*workerRecorders, elapsed time.Duration, errs *errorLog) Outcome {
 	o := Outcome{All: NewRecorder(), Elapsed: elapsed, Workers: len(ws), ErrorSamples: errs.samples}
 	for k := range o.ByKind {
 		o.ByKind[k] = NewRecorder()
 	}
 	for _, w := range ws {
-		o.All.Merge(w.all)
-		for k := range o.ByKind {
-			o.ByKind[k].Merge(w.byKind[k])
+		for k, r := range w.byKind {
+			if r != nil {
+				o.ByKind[k].Merge(r)
+			}
 		}
+	}
+	for _, r := range o.ByKind {
+		o.All.Merge(r)
 	}
 	return o
 }
@@ -154,7 +156,7 @@ func RunClosed(ctx context.Context, workers int, seed uint64, ph Phase, newOp Ne
 	var errs errorLog
 	var wg sync.WaitGroup
 	for w := range workers {
-		ws[w] = newWorkerRecorders()
+		ws[w] = new(workerRecorders)
 		op := newOp(w, workerRand(seed, w))
 		wg.Add(1)
 		go func() {
@@ -249,7 +251,7 @@ func RunOpen(ctx context.Context, workers int, rate float64, seed uint64, ph Pha
 	var errs errorLog
 	var wg sync.WaitGroup
 	for w := range workers {
-		ws[w] = newWorkerRecorders()
+		ws[w] = new(workerRecorders)
 		op := newOp(w, workerRand(seed, w))
 		wg.Add(1)
 		go func() {

@@ -67,6 +67,8 @@ type ClusterInfo struct {
 	// DataDir is the filesystem the nodes, the fsync floor and the bare
 	// Raft baseline write to.
 	DataDir string `json:"data_dir"`
+	// Filesystem is DataDir's filesystem type and device.
+	Filesystem string `json:"filesystem,omitempty"`
 }
 
 // Systems measured by a phase.
@@ -173,10 +175,12 @@ func (r *Report) Versus(p *PhaseResult) string {
 // WriteTable prints the figures as a table.
 func (r *Report) WriteTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\tsystem\tmode\tclients\tops/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\terrors\t vs baseline\t")
+	// Numbers align right; the names are padded to align left.
+	const head = "%-10s\t%-11s\t%-11s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t  %s\t\n"
+	fmt.Fprintf(tw, head, "phase", "system", "mode", "clients", "ops/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "errors", "vs baseline")
 	row := func(id, system, mode, clients string, s Summary, vs string) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t %s\t\n",
-			id, system, mode, clients, rate(s.Throughput), ms(s.P50Us), ms(s.P90Us), ms(s.P99Us), ms(s.P999Us), ms(s.MaxUs), s.Errors, vs)
+		fmt.Fprintf(tw, head, id, system, mode, clients, rate(s.Throughput), ms(s.P50Us), ms(s.P90Us), ms(s.P99Us),
+			ms(s.P999Us), ms(s.MaxUs), strconv.FormatInt(s.Errors, 10), vs)
 	}
 	for i := range r.Phases {
 		p := &r.Phases[i]
@@ -186,10 +190,10 @@ func (r *Report) WriteTable(w io.Writer) {
 		}
 		row(p.ID, p.System, mode, strconv.Itoa(p.Clients), p.All, r.Versus(p))
 		if p.Reads != nil {
-			row("reads", "", "", "", *p.Reads, "")
+			row("  reads", "", "", "", *p.Reads, "")
 		}
 		if p.Writes != nil {
-			row("writes", "", "", "", *p.Writes, "")
+			row("  writes", "", "", "", *p.Writes, "")
 		}
 	}
 	tw.Flush()

@@ -70,6 +70,7 @@ func (r *Runner) Run(ctx context.Context) (rep *Report, err error) {
 		return rep, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
 	rep.Cluster.DataDir = tmp
+	rep.Cluster.Filesystem = filesystemOf(tmp)
 	defer func() {
 		if cfg.KeepData {
 			r.progress.Printf("kept %s", tmp)
@@ -147,6 +148,15 @@ func (r *Runner) Run(ctx context.Context) (rep *Report, err error) {
 			return rep, err
 		}
 		rep.Load = &res
+		r.progress.Start("settle", func(el time.Duration) string {
+			return el.Truncate(time.Second).String() + " snapshot on the leader, followers catching up"
+		})
+		index, err := Settle(ctx, c, 10*time.Minute)
+		r.progress.Stop()
+		if err != nil {
+			return rep, err
+		}
+		r.progress.Printf("snapshot at index %d; every node has applied the load", index)
 	}
 	targets, err := DiscoverTargets(ctx, c, shape.BigAccount)
 	if err != nil {
@@ -232,8 +242,18 @@ func (r *Runner) load(ctx context.Context, c *client.Client, dcfg dataset.Config
 		}
 		return s
 	})
+	var waitProfile func() ([]string, error)
+	if r.profiler != nil {
+		// Ten seconds of the load, once it has reached the chats.
+		waitProfile = r.profiler.start(ctx, "load", 3*time.Second, 10*time.Second)
+	}
 	res, err := Load(ctx, c, dcfg, r.cfg.LoadClients, prog)
 	r.progress.Stop()
+	if waitProfile != nil {
+		if _, perr := waitProfile(); perr != nil {
+			r.report.Notes = append(r.report.Notes, perr.Error())
+		}
+	}
 	if err == nil {
 		r.progress.Printf("loaded %d chats (%d writes) in %.1f s: %.0f writes/s", res.Chats, res.Commands, res.Seconds, res.Rate)
 	}
@@ -330,8 +350,12 @@ func (r *Runner) startLine(p PhaseResult, live *Counter) {
 		}
 		last, lastAt = done, el
 		stage := "measuring"
-		if el < r.cfg.Warmup {
+		switch {
+		case el < r.cfg.Warmup:
 			stage = "warming up"
+		case el > total+time.Second:
+			// An open loop the cluster could not keep up with.
+			stage = "draining the backlog"
 		}
 		return fmt.Sprintf("%s %s/%s  %d ops, %.0f ops/s, %d errors", stage, el.Truncate(100*time.Millisecond), total, done, cur, live.Errors())
 	})
@@ -380,4 +404,30 @@ func loadAvg() string {
 		return ""
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// filesystemOf returns the type and device of the filesystem dir is on,
+// from /proc/self/mounts ("" where there is none): an fsync floor means
+// little without it (tmpfs makes every fsync free).
+func filesystemOf(dir string) string {
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return ""
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	best, out := -1, ""
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			continue
+		}
+		mnt := f[1]
+		if (abs == mnt || strings.HasPrefix(abs, strings.TrimSuffix(mnt, "/")+"/")) && len(mnt) > best {
+			best, out = len(mnt), f[2]+" on "+f[0]+" ("+mnt+")"
+		}
+	}
+	return out
 }

@@ -87,9 +87,10 @@
 //
 // The client's overhead over a hand-built fasthttp request (a bare
 // HostClient, the same request and the same decoding) against an
-// in-process fasthttp node on loopback, at the median: 2 to 3% for a
-// chat read in JSON, about 4% in MessagePack, 4 to 5% for a write (which
-// adds an idempotency key and the body's encoding). BenchmarkOverhead
+// in-process fasthttp node on loopback, at the median, measured on a
+// loaded two-core machine: 2 to 3% for a chat read in JSON, about 4% in
+// MessagePack, 5 to 7% for a write (which adds an idempotency key from
+// crypto/rand and the body's encoding). BenchmarkOverhead
 // alternates the two op by op so that noise falls on both alike:
 //
 //	go test -run '^$' -bench Overhead -benchtime 20000x -count 3 ./client/

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/chatstate/chatstate/fsm"
@@ -98,4 +99,64 @@ func FuzzRestore(f *testing.F) {
 		// What restores must persist again without error.
 		_ = snapshotBytes(t, target)
 	})
+}
+
+// TestCommandCodecRoundTrip covers every width of the MessagePack integer,
+// string and binary encodings.
+func TestCommandCodecRoundTrip(t *testing.T) {
+	ints := []int64{0, 1, 127, 128, 255, 256, 65535, 65536, 1<<32 - 1, 1 << 32, 1<<63 - 1, -1, -32, -33, -128, -129, -32768, -32769, -1 << 31, -1<<31 - 1, -1 << 63}
+	for _, v := range ints {
+		for _, size := range []int{0, 31, 32, 255, 256, 65535, 65536, 70000} {
+			text := strings.Repeat("a", size)
+			fp := bytes.Repeat([]byte{7}, size)
+			in := &fsm.ReadNotifications{Header: fsm.Header{Account: text, Time: fsm.Millis(v), IdempotencyKey: text, Fingerprint: fp}, Operator: text, UpTo: v}
+			b, err := fsm.EncodeCommand(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := fsm.DecodeCommand(b)
+			if err != nil {
+				t.Fatalf("value %d size %d: %v", v, size, err)
+			}
+			got := out.(*fsm.ReadNotifications)
+			if got.UpTo != v || got.Time != fsm.Millis(v) || got.Operator != text || !bytes.Equal(got.Fingerprint, fp) || got.Account != text {
+				t.Fatalf("value %d size %d: round trip gave %d/%d", v, size, got.UpTo, got.Time)
+			}
+		}
+	}
+	if _, err := fsm.DecodeCommand(append(mustEncode(t, &fsm.Noop{}), 0)); !errors.Is(err, fsm.ErrMalformedCommand) {
+		t.Fatalf("trailing byte: %v", err)
+	}
+	if _, err := fsm.DecodeBatch(append(fsm.EncodeBatch([][]byte{mustEncode(t, &fsm.Noop{})}), 0)); !errors.Is(err, fsm.ErrMalformedCommand) {
+		t.Fatalf("trailing byte after batch: %v", err)
+	}
+}
+
+func TestEnumNames(t *testing.T) {
+	for _, s := range []string{"active", "closed"} {
+		if v, ok := fsm.ParseStatus(s); !ok || v.String() != s {
+			t.Fatalf("status %s", s)
+		}
+	}
+	for _, ct := range fsm.AllContactTypes {
+		if v, ok := fsm.ParseContactType(ct.String()); !ok || v != ct {
+			t.Fatalf("contact type %s", ct)
+		}
+	}
+	for _, src := range fsm.AllSources {
+		if v, ok := fsm.ParseSource(src.String()); !ok || v != src {
+			t.Fatalf("source %s", src)
+		}
+	}
+	for _, e := range fsm.AllEventTypes {
+		if v, ok := fsm.ParseEventType(e.String()); !ok || v != e {
+			t.Fatalf("event type %s", e)
+		}
+	}
+	if _, ok := fsm.ParseSource("fax"); ok {
+		t.Fatal("unknown source parsed")
+	}
+	if fsm.Status(9).String() != "unknown(9)" {
+		t.Fatal("unknown enum name")
+	}
 }

@@ -115,13 +115,15 @@ func New(tb testing.TB, cfg Config) *Cluster {
 		client: &fasthttp.Client{Name: "clustertest", MaxIdleConnDuration: time.Second},
 	}
 	tb.Cleanup(c.cleanup)
+	ports := &portReservation{tb: tb}
+	defer ports.release()
 	for i := 1; i <= cfg.Nodes; i++ {
-		c.Nodes = append(c.Nodes, c.newNode(i))
+		c.Nodes = append(c.Nodes, c.newNode(i, ports))
 	}
 	return c
 }
 
-func (c *Cluster) newNode(i int) *Node {
+func (c *Cluster) newNode(i int, ports *portReservation) *Node {
 	c.tb.Helper()
 	n := &Node{
 		ID:      "n" + strconv.Itoa(i),
@@ -130,8 +132,8 @@ func (c *Cluster) newNode(i int) *Node {
 		c:       c,
 		outWake: make(chan struct{}),
 	}
-	n.HTTP = freeAddr(c.tb, "127.0.0.1")
-	n.RaftListen = freeAddr(c.tb, n.IP)
+	n.HTTP = ports.take("127.0.0.1")
+	n.RaftListen = ports.take(n.IP)
 	n.Raft = n.RaftListen
 	if c.cfg.Proxies {
 		p, err := NewProxy(n.IP+":0", n.RaftListen)
@@ -175,16 +177,32 @@ func (n *Node) argsForStart() []string {
 	return append(args, c.cfg.Args...)
 }
 
-// freeAddr returns host:port with a port that was free a moment ago. A
-// node keeps its port across restarts, so it cannot be given port 0.
-func freeAddr(tb testing.TB, host string) string {
-	tb.Helper()
+// portReservation hands out free ports. A node keeps its ports across
+// restarts, so it cannot be given port 0: each port is found by listening
+// on port 0, and the listeners stay open until release, so that no two
+// addresses handed out together (or a proxy's, bound meanwhile) get the
+// same port.
+type portReservation struct {
+	tb  testing.TB
+	lns []net.Listener
+}
+
+// take returns host:port with a port free until release.
+func (r *portReservation) take(host string) string {
+	r.tb.Helper()
 	ln, err := net.Listen("tcp", host+":0")
 	if err != nil {
-		tb.Fatalf("clustertest: no free port on %s: %v", host, err)
+		r.tb.Fatalf("clustertest: no free port on %s: %v", host, err)
 	}
-	defer ln.Close()
+	r.lns = append(r.lns, ln)
 	return ln.Addr().String()
+}
+
+// release frees the ports for the nodes to bind.
+func (r *portReservation) release() {
+	for _, ln := range r.lns {
+		ln.Close()
+	}
 }
 
 // Bootstrap starts every node (n1 first, alone, until it leads) and waits

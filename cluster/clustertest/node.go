@@ -114,8 +114,10 @@ func (n *Node) ChangeAddresses() {
 	if n.Running() {
 		n.c.tb.Fatalf("clustertest: ChangeAddresses on running node %s", n.ID)
 	}
-	n.HTTP = freeAddr(n.c.tb, "127.0.0.1")
-	n.RaftListen = freeAddr(n.c.tb, n.IP)
+	ports := &portReservation{tb: n.c.tb}
+	defer ports.release()
+	n.HTTP = ports.take("127.0.0.1")
+	n.RaftListen = ports.take(n.IP)
 	n.Raft = n.RaftListen
 	if n.proxy != nil {
 		_ = n.proxy.Close()

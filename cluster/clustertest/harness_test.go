@@ -1,7 +1,9 @@
 package clustertest_test
 
 import (
+	"errors"
 	"os"
+	"syscall"
 	"testing"
 
 	"github.com/chatstate/chatstate/cluster/clustertest"
@@ -51,4 +53,24 @@ func TestHarness(t *testing.T) {
 	c.WaitLeader()
 	leader.Start()
 	c.WaitVoters(c.IDs()...)
+}
+
+// TestCleanupLeavesNoProcess checks that every node a test started is
+// gone once the test has ended.
+func TestCleanupLeavesNoProcess(t *testing.T) {
+	var pids []int
+	t.Run("cluster", func(t *testing.T) {
+		c := clustertest.Start(t, clustertest.Config{Nodes: 2})
+		for _, n := range c.Nodes {
+			pids = append(pids, n.PID())
+		}
+	})
+	if len(pids) != 2 {
+		t.Fatalf("pids %v", pids)
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("process %d still exists after its test ended (kill -0: %v)", pid, err)
+		}
+	}
 }

@@ -158,6 +158,17 @@ func (n *Node) Output() []string {
 	return slices.Clone(n.output)
 }
 
+// PID is the process id of the node's latest process, 0 if it was never
+// started.
+func (n *Node) PID() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
 // Running reports whether the node's process is running.
 func (n *Node) Running() bool {
 	n.mu.Lock()

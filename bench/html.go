@@ -150,7 +150,8 @@ func (r *Report) charts() []captioned {
 	if len(r1Pts) > 1 {
 		ss := []series{{Name: "chatstate R1", Points: r1Pts, Color: col(0)}}
 		if ref := r.Settings.Reference; ref != nil && ref.Throughput > 0 {
-			ss = append(ss, series{Name: ref.Name + " reference at 64 (not measured here)", Points: []point{{6, ref.Throughput}}, Color: col(1)})
+			ss = append(ss, series{Name: ref.Name + " reference at 64 (not measured here)", Points: []point{{6, ref.Throughput}}, Color: col(1)},
+				series{Name: "target at 64: 2× " + ref.Name, Points: []point{{6, 2 * ref.Throughput}}, Color: col(2)})
 		}
 		out = append(out, captioned{throughputChart("R1 throughput against readers", ss), ""})
 	}

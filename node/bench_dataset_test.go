@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -68,6 +69,9 @@ func datasetConfig(dir, raftAddr string) Config {
 	// default 1s would dominate restart-to-ready, so the benchmark uses
 	// what a single-node deployment would.
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
+	if os.Getenv("CHATSTATE_BENCH_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
 	return cfg
 }
 

@@ -73,7 +73,7 @@ type Config struct {
 	// Out is the directory for results.json and report.html.
 	Out string
 	// Profile writes CPU profiles of every phase's measured window into
-	// Out/profiles: the leader's (when chatbench started the cluster) and
+	// Out/profiles: every node's (when chatbench started the cluster) and
 	// chatbench's own. It costs a few percent of CPU.
 	Profile bool
 	// Reference is an outside figure R1 at 64 readers is compared with.

@@ -12,16 +12,23 @@ import (
 	"time"
 )
 
-// profiler takes CPU profiles of a phase's measured window: of the
-// leader's chatstated process (through its --pprof endpoint) and of
-// chatbench itself (the clients, and the bare-Raft baseline, which runs
+// profiler takes CPU profiles of a phase's measured window: of every
+// chatstated process (through its --pprof endpoint) and of chatbench
+// itself (the clients, and the bare-Raft baseline, which runs
 // in-process). Profiling costs a few percent of CPU; use it to find out
 // why a figure is what it is, not for the figures themselves.
 type profiler struct {
 	dir string
-	// leaderPprof is the leader's pprof address ("" when unknown: only
-	// chatbench is profiled).
-	leaderPprof string
+	// nodes are the chatstated processes to profile (none with --addrs).
+	nodes []profiledNode
+}
+
+// profiledNode is one chatstated process with a pprof endpoint. Its
+// profiles are named <phase>-<name>.pprof; the leader's name ends in
+// "-leader".
+type profiledNode struct {
+	name  string
+	pprof string
 }
 
 // start profiles from after warmup for duration, in the background; the
@@ -52,13 +59,13 @@ func (p *profiler) start(ctx context.Context, phase string, warmup, duration tim
 			return
 		case <-timer.C:
 		}
-		if p.leaderPprof != "" {
+		for _, n := range p.nodes {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				f := filepath.Join(p.dir, phase+"-leader.pprof")
-				if err := fetchProfile(ctx, p.leaderPprof, duration, f); err != nil {
-					fail(fmt.Errorf("leader profile of %s: %w", phase, err))
+				f := filepath.Join(p.dir, phase+"-"+n.name+".pprof")
+				if err := fetchProfile(ctx, n.pprof, duration, f); err != nil {
+					fail(fmt.Errorf("profile of %s in %s: %w", n.name, phase, err))
 					return
 				}
 				wrote(f)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -108,6 +109,11 @@ func (r *Runner) Run(ctx context.Context) (rep *Report, err error) {
 		if err := os.MkdirAll(r.profiler.dir, 0o755); err != nil {
 			return rep, fmt.Errorf("%w: %v", ErrSetup, err)
 		}
+		// Profiles of an earlier run would pass for this one's.
+		old, _ := filepath.Glob(filepath.Join(r.profiler.dir, "*.pprof"))
+		for _, f := range old {
+			_ = os.Remove(f)
+		}
 	}
 	rep.Cluster.Nodes = cfg.Nodes
 	rep.Cluster.Addrs = addrs
@@ -123,8 +129,12 @@ func (r *Runner) Run(ctx context.Context) (rep *Report, err error) {
 			rep.Cluster.Leader = st.Leader.ID + " (" + st.Leader.HTTP + ")"
 			if r.profiler != nil && r.lc != nil {
 				for i, a := range r.lc.HTTP {
-					if a == st.Leader.HTTP && i < len(r.lc.Pprof) {
-						r.profiler.leaderPprof = r.lc.Pprof[i]
+					name := "n" + strconv.Itoa(i+1)
+					if a == st.Leader.HTTP {
+						name += "-leader"
+					}
+					if i < len(r.lc.Pprof) {
+						r.profiler.nodes = append(r.profiler.nodes, profiledNode{name: name, pprof: r.lc.Pprof[i]})
 					}
 				}
 			}

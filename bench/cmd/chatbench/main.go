@@ -112,7 +112,7 @@ func parseFlags(args []string, out io.Writer) (bench.Config, error) {
 	fs.Float64Var(&cfg.ReadsPerWrite, "reads-per-write", cfg.ReadsPerWrite, "M1's reads per write")
 	fs.IntVar(&cfg.MessageBytes, "message-bytes", cfg.MessageBytes, "W1/W2 customer message length")
 	fs.StringVar(&cfg.Out, "out", cfg.Out, "directory for results.json and report.html")
-	fs.BoolVar(&cfg.Profile, "profile", cfg.Profile, "write CPU profiles of each measured window (leader and chatbench) to OUT/profiles")
+	fs.BoolVar(&cfg.Profile, "profile", cfg.Profile, "write CPU profiles of each measured window (every node and chatbench) to OUT/profiles")
 	ref := fs.String("reference", formatReference(cfg.Reference), "outside figure R1 at 64 readers is held to, NAME:OPS_PER_S:P99_MS (empty: none)")
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: chatbench [flags]\n\nchatbench measures chatstate's write, read and mixed latency and throughput\nbeside the fsync floor and bare hashicorp/raft, in one run.\n\n")

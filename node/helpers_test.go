@@ -49,9 +49,11 @@ func fastConfig(t testing.TB, id, dir string, bootstrap bool) node.Config {
 	cfg.RaftAddr = "127.0.0.1:0"
 	cfg.HTTPAddr = "http-" + id + ".test:8080"
 	cfg.Bootstrap = bootstrap
-	cfg.HeartbeatTimeout = 100 * time.Millisecond
-	cfg.ElectionTimeout = 100 * time.Millisecond
-	cfg.LeaderLeaseTimeout = 100 * time.Millisecond
+	// Short, but with room for a machine busy with other work: a leader
+	// that misses its lease steps down and fails the test's writes.
+	cfg.HeartbeatTimeout = 200 * time.Millisecond
+	cfg.ElectionTimeout = 200 * time.Millisecond
+	cfg.LeaderLeaseTimeout = 200 * time.Millisecond
 	cfg.CommitTimeout = 10 * time.Millisecond
 	cfg.ApplyTimeout = 5 * time.Second
 	cfg.ShutdownTimeout = 5 * time.Second

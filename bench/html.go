@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -14,6 +15,7 @@ import (
 func (r *Report) WriteHTML(w io.Writer) error {
 	type row struct {
 		ID, System, Mode, Clients, Throughput, P50, P90, P99, P999, Max, Errors, Versus string
+		CPUPerOp, Busy, CPUDetail                                                       string
 		Sub                                                                             bool
 	}
 	type check struct {
@@ -43,6 +45,11 @@ func (r *Report) WriteHTML(w io.Writer) error {
 				P999: ms(s.P999Us), Max: ms(s.MaxUs), Errors: strconv.FormatInt(s.Errors, 10), Sub: sub}
 			if !sub {
 				rw.System, rw.Mode, rw.Clients, rw.Versus = p.System, mode, strconv.Itoa(p.Clients), r.Versus(p)
+				if c := p.CPU; c != nil {
+					rw.CPUPerOp = fmt.Sprintf("%.0f", c.PerOpUs)
+					rw.Busy = fmt.Sprintf("%.0f%% (others %.0f%%)", 100*c.MachineBusy, 100*c.OthersBusy)
+					rw.CPUDetail = cpuDetail(c)
+				}
 			}
 			data.Rows = append(data.Rows, rw)
 		}
@@ -181,6 +188,20 @@ func (r *Report) charts() []captioned {
 	return out
 }
 
+// cpuDetail lists each process's CPU seconds, in name order.
+func cpuDetail(c *CPUUsage) string {
+	names := make([]string, 0, len(c.Seconds))
+	for n := range c.Seconds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s %.2fs", n, c.Seconds[n])
+	}
+	return strings.Join(parts, ", ")
+}
+
 var reportTemplate = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>chatbench report {{.R.Started.Format "2006-01-02 15:04 MST"}}</title>
@@ -210,8 +231,8 @@ code{background:#f3f3f3;padding:1px 4px;border-radius:3px}ul{margin:4px 0}
 <h2>Charts</h2>
 <div class="figs">{{range .Figures}}<figure>{{.SVG}}{{if .Caption}}<figcaption>{{.Caption}}</figcaption>{{end}}</figure>{{end}}</div>
 <h2>Figures</h2>
-<table><tr><th class="l">phase</th><th class="l">system</th><th class="l">mode</th><th>clients</th><th>ops/s</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th><th>errors</th><th class="l">vs baseline</th></tr>
-{{range .Rows}}<tr{{if .Sub}} class="sub"{{end}}><td class="l">{{.ID}}</td><td class="l">{{.System}}</td><td class="l">{{.Mode}}</td><td>{{.Clients}}</td><td>{{.Throughput}}</td><td>{{.P50}}</td><td>{{.P90}}</td><td>{{.P99}}</td><td>{{.P999}}</td><td>{{.Max}}</td><td>{{.Errors}}</td><td class="l">{{.Versus}}</td></tr>
+<table><tr><th class="l">phase</th><th class="l">system</th><th class="l">mode</th><th>clients</th><th>ops/s</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th><th>errors</th><th>cpu µs/op</th><th>machine busy</th><th class="l">vs baseline</th></tr>
+{{range .Rows}}<tr{{if .Sub}} class="sub"{{end}}><td class="l">{{.ID}}</td><td class="l">{{.System}}</td><td class="l">{{.Mode}}</td><td>{{.Clients}}</td><td>{{.Throughput}}</td><td>{{.P50}}</td><td>{{.P90}}</td><td>{{.P99}}</td><td>{{.P999}}</td><td>{{.Max}}</td><td>{{.Errors}}</td><td title="{{.CPUDetail}}">{{.CPUPerOp}}</td><td>{{.Busy}}</td><td class="l">{{.Versus}}</td></tr>
 {{end}}</table>
 {{with .R.Load}}<p>Dataset load: {{.Commands}} API writes ({{.Accounts}} accounts, {{.Operators}} operators, {{.Chats}} chats) in {{printf "%.1f" .Seconds}} s: {{printf "%.0f" .Rate}} writes/s with {{.Clients}} concurrent clients.</p>{{end}}
 {{if .Errors}}<h2>Errors (first few per phase)</h2><ul>{{range .Errors}}<li><code>{{.}}</code></li>{{end}}</ul>{{end}}
@@ -222,6 +243,7 @@ code{background:#f3f3f3;padding:1px 4px;border-radius:3px}ul{margin:4px 0}
 <li>Latency charts are HdrHistogram percentile spectra: the x axis spreads the tail evenly (90%, 99%, 99.9%); the y axis is logarithmic.</li>
 <li>Baselines run on the same machine, the same filesystem and in the same run: the fsync floor (64-byte appends, each followed by fdatasync) and bare hashicorp/raft Apply of a no-op with chatstated's stores and cluster size.</li>
 <li>Failed operations are counted under errors and kept out of the latency figures.</li>
+<li>cpu µs/op is the CPU time of chatbench and the nodes together per operation (hover for each process's seconds); machine busy is the whole machine's CPU use during the window, and "others" the part taken by processes outside the benchmark.</li>
 </ul>
 </body></html>
 `))

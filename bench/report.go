@@ -102,6 +102,8 @@ type PhaseResult struct {
 	ErrorSamples []string `json:"error_samples,omitempty"`
 	// Profiles are the CPU profiles taken of the measured window.
 	Profiles []string `json:"profiles,omitempty"`
+	// CPU is where the CPU went during the measured window.
+	CPU *CPUUsage `json:"cpu,omitempty"`
 }
 
 // Check is one of the targets a run is held to.
@@ -176,11 +178,16 @@ func (r *Report) Versus(p *PhaseResult) string {
 func (r *Report) WriteTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	// Numbers align right; the names are padded to align left.
-	const head = "%-10s\t%-11s\t%-11s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t  %s\t\n"
-	fmt.Fprintf(tw, head, "phase", "system", "mode", "clients", "ops/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "errors", "vs baseline")
-	row := func(id, system, mode, clients string, s Summary, vs string) {
+	const head = "%-10s\t%-11s\t%-11s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t  %s\t\n"
+	fmt.Fprintf(tw, head, "phase", "system", "mode", "clients", "ops/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "errors",
+		"cpu µs/op", "busy", "vs baseline")
+	row := func(id, system, mode, clients string, s Summary, cpu *CPUUsage, vs string) {
+		perOp, busy := "", ""
+		if cpu != nil {
+			perOp, busy = fmt.Sprintf("%.0f", cpu.PerOpUs), fmt.Sprintf("%.0f%%", 100*cpu.MachineBusy)
+		}
 		fmt.Fprintf(tw, head, id, system, mode, clients, rate(s.Throughput), ms(s.P50Us), ms(s.P90Us), ms(s.P99Us),
-			ms(s.P999Us), ms(s.MaxUs), strconv.FormatInt(s.Errors, 10), vs)
+			ms(s.P999Us), ms(s.MaxUs), strconv.FormatInt(s.Errors, 10), perOp, busy, vs)
 	}
 	for i := range r.Phases {
 		p := &r.Phases[i]
@@ -188,12 +195,12 @@ func (r *Report) WriteTable(w io.Writer) {
 		if p.Mode == "open" {
 			mode = "open@" + rate(p.Rate)
 		}
-		row(p.ID, p.System, mode, strconv.Itoa(p.Clients), p.All, r.Versus(p))
+		row(p.ID, p.System, mode, strconv.Itoa(p.Clients), p.All, p.CPU, r.Versus(p))
 		if p.Reads != nil {
-			row("  reads", "", "", "", *p.Reads, "")
+			row("  reads", "", "", "", *p.Reads, nil, "")
 		}
 		if p.Writes != nil {
-			row("  writes", "", "", "", *p.Writes, "")
+			row("  writes", "", "", "", *p.Writes, nil, "")
 		}
 	}
 	tw.Flush()
@@ -213,6 +220,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		}
 		tw.Flush()
 	}
+	fmt.Fprintln(w, "\ncpu µs/op: CPU time of chatbench and the nodes per operation; busy: the whole machine's CPU use in the window (other processes included).")
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)
 	}

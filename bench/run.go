@@ -23,6 +23,7 @@ type Runner struct {
 	report   *Report
 	profiler *profiler     // nil unless Config.Profile
 	lc       *LocalCluster // nil with --addrs
+	pids     map[string]int
 }
 
 // NewRunner returns a Runner for cfg; command is the command line,
@@ -117,6 +118,12 @@ func (r *Runner) Run(ctx context.Context) (rep *Report, err error) {
 	}
 	rep.Cluster.Nodes = cfg.Nodes
 	rep.Cluster.Addrs = addrs
+	r.pids = map[string]int{"chatbench": os.Getpid()}
+	if r.lc != nil {
+		for i, pid := range r.lc.Pids() {
+			r.pids["n"+strconv.Itoa(i+1)] = pid
+		}
+	}
 
 	c, err := r.newClient(addrs)
 	if err != nil {
@@ -331,7 +338,10 @@ func (r *Runner) closed(ctx context.Context, p PhaseResult, clients int, newOp N
 	live := new(Counter)
 	r.startLine(p, live)
 	wait := r.startProfile(ctx, p.ID)
+	pids := r.pidsFor(p.System)
+	cpuStart := r.sampleAfterWarmup(ctx, pids)
 	out := RunClosed(ctx, clients, r.cfg.Seed, Phase{Warmup: r.cfg.Warmup, Duration: r.cfg.Duration}, newOp, live)
+	p.CPU = cpuBetween(<-cpuStart, sampleCPU(pids), out.All.Count())
 	r.finish(ctx, p, out, wait)
 }
 
@@ -344,7 +354,10 @@ func (r *Runner) open(ctx context.Context, p PhaseResult, workers int, rate floa
 	live := new(Counter)
 	r.startLine(p, live)
 	wait := r.startProfile(ctx, p.ID)
+	pids := r.pidsFor(p.System)
+	cpuStart := r.sampleAfterWarmup(ctx, pids)
 	out := RunOpen(ctx, workers, rate, r.cfg.Seed, Phase{Warmup: r.cfg.Warmup, Duration: r.cfg.Duration}, newOp, live)
+	p.CPU = cpuBetween(<-cpuStart, sampleCPU(pids), out.All.Count())
 	r.finish(ctx, p, out, wait)
 }
 
@@ -369,6 +382,32 @@ func (r *Runner) startLine(p PhaseResult, live *Counter) {
 		}
 		return fmt.Sprintf("%s %s/%s  %d ops, %.0f ops/s, %d errors", stage, el.Truncate(100*time.Millisecond), total, done, cur, live.Errors())
 	})
+}
+
+// pidsFor returns the processes whose CPU a phase of system is charged:
+// chatbench and the nodes for chatstate, chatbench alone for the
+// baselines (which run inside it; the idle nodes are not theirs).
+func (r *Runner) pidsFor(system string) map[string]int {
+	if system == SystemChatstate {
+		return r.pids
+	}
+	return map[string]int{"chatbench": r.pids["chatbench"]}
+}
+
+// sampleAfterWarmup reads the CPU times when the measured window starts.
+func (r *Runner) sampleAfterWarmup(ctx context.Context, pids map[string]int) <-chan cpuSample {
+	ch := make(chan cpuSample, 1)
+	go func() {
+		t := time.NewTimer(r.cfg.Warmup)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			ch <- cpuSample{}
+		case <-t.C:
+			ch <- sampleCPU(pids)
+		}
+	}()
+	return ch
 }
 
 // startProfile starts the phase's profiles when profiling is on.

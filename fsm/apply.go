@@ -348,7 +348,7 @@ func (ap *applier) createChat(c *CreateChat) (Result, *Error) {
 		WaitingSince:   ap.at,
 		transcript:     make([]Message, 0, initialTranscriptCap),
 	}
-	msg := ch.appendEntry(Message{AuthorType: AuthorCustomer, Text: c.Text, At: ap.at})
+	msg := ch.appendEntry(Message{AuthorType: AuthorCustomer, Text: a.keepText(c.Text), At: ap.at})
 	ch.MessageCount = 1
 	ch.LastMessage = msg
 	a.putChat(nil, ch)
@@ -391,7 +391,7 @@ func (ap *applier) customerMessage(c *CustomerMessage) (Result, *Error) {
 		ap.emit(EventChatReopened, n, old, nil)
 		ap.emit(EventMessageCreated, n, old, sys)
 	}
-	msg := n.appendEntry(Message{AuthorType: AuthorCustomer, Text: c.Text, At: ap.at})
+	msg := n.appendEntry(Message{AuthorType: AuthorCustomer, Text: a.keepText(c.Text), At: ap.at})
 	n.MessageCount++
 	n.LastMessage = msg
 	n.Unread = true
@@ -447,7 +447,7 @@ func (ap *applier) operatorMessage(c *OperatorMessage) (Result, *Error) {
 		ap.setAssignee(n, c.Operator)
 		ap.emit(EventChatAssigned, n, old, nil)
 	}
-	msg := n.appendEntry(Message{AuthorType: AuthorOperator, AuthorID: c.Operator, Text: c.Text, At: ap.at})
+	msg := n.appendEntry(Message{AuthorType: AuthorOperator, AuthorID: c.Operator, Text: a.keepText(c.Text), At: ap.at})
 	n.MessageCount++
 	n.LastMessage = msg
 	n.Unread = false
@@ -692,6 +692,13 @@ func newVersion(c *Chat) *Chat {
 // last_activity_at. It returns the stored entry.
 func (c *Chat) appendEntry(m Message) *Message {
 	m.Seq = int64(len(c.transcript)) + 1
+	if n := len(c.transcript); n == cap(c.transcript) {
+		// Grow by half rather than double: the old array stays reachable
+		// through older versions held by events, so slack costs twice.
+		grown := make([]Message, n, n+max(n/2, 4))
+		copy(grown, c.transcript)
+		c.transcript = grown
+	}
 	c.transcript = append(c.transcript, m)
 	c.LastActivityAt = m.At
 	return &c.transcript[len(c.transcript)-1]

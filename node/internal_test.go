@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 )
 
 // TestLeaderReadRefusesBeforeBarrier: a leader whose post-election
@@ -76,5 +79,37 @@ func TestMapRaftError(t *testing.T) {
 	other := errors.New("disk on fire")
 	if got := n.mapRaftError(other); got != other {
 		t.Errorf("an unknown error is not passed through: %v", got)
+	}
+}
+
+func TestChunkedCompaction(t *testing.T) {
+	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(t.TempDir(), "raft.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bolt.Close()
+	store := chunkedCompaction{bolt}
+	var logs []*raft.Log
+	for i := uint64(1); i <= 1000; i++ {
+		logs = append(logs, &raft.Log{Index: i, Term: 1, Type: raft.LogCommand, Data: []byte("x")})
+	}
+	if err := store.StoreLogs(logs); err != nil {
+		t.Fatal(err)
+	}
+	// Not a multiple of the chunk, and ending below the last entry.
+	if err := store.DeleteRange(1, 3*compactionChunk+7); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := store.FirstIndex()
+	last, _ := store.LastIndex()
+	if first != 3*compactionChunk+8 || last != 1000 {
+		t.Fatalf("after compaction: first %d last %d", first, last)
+	}
+	// A range reaching the top of the index space ends.
+	if err := store.DeleteRange(990, math.MaxUint64); err != nil {
+		t.Fatal(err)
+	}
+	if last, _ := store.LastIndex(); last != 989 {
+		t.Fatalf("last %d after deleting the tail", last)
 	}
 }

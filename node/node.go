@@ -65,6 +65,42 @@ type Node struct {
 	bg        sync.WaitGroup
 }
 
+// chunkedCompaction deletes log ranges in transactions of at most
+// compactionChunk entries. After a snapshot Raft deletes up to
+// SnapshotThreshold entries (8,192, each possibly a batch of hundreds of
+// commands) in one DeleteRange; in one BoltDB transaction that holds the
+// database's only write lock for seconds, and every write waits behind it.
+// In short transactions, appends interleave with the compaction. Deleting
+// a prefix in ascending pieces keeps the log contiguous whenever it stops.
+type chunkedCompaction struct {
+	*raftboltdb.BoltStore
+}
+
+const compactionChunk = 128
+
+func (c chunkedCompaction) DeleteRange(lo, hi uint64) error {
+	// Only the stored range needs walking (callers may pass wide bounds).
+	first, err := c.FirstIndex()
+	if err != nil {
+		return err
+	}
+	last, err := c.LastIndex()
+	if err != nil {
+		return err
+	}
+	lo, hi = max(lo, first), min(hi, last)
+	for from := lo; from <= hi; from += compactionChunk {
+		to := min(from+compactionChunk-1, hi)
+		if err := c.BoltStore.DeleteRange(from, to); err != nil {
+			return err
+		}
+		if to == hi {
+			break // to+1 could wrap at the top of the index space
+		}
+	}
+	return nil
+}
+
 // snapshotStore is what the node needs from its snapshot store.
 type snapshotStore interface {
 	raft.SnapshotStore
@@ -117,7 +153,7 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: open raft.db: %w", err)
 	}
-	n.logs, err = raft.NewLogCache(cfg.LogCacheSize, n.boltStore)
+	n.logs, err = raft.NewLogCache(cfg.LogCacheSize, chunkedCompaction{n.boltStore})
 	if err != nil {
 		return nil, fmt.Errorf("node: log cache: %w", err)
 	}

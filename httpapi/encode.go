@@ -18,9 +18,9 @@ import (
 type encoder struct {
 	b  []byte
 	mp bool
-	// start is where this body begins in b: separators are never added
-	// before it (an SSE line prefix may precede a JSON body).
-	start int
+	// comma is true when the next JSON member or element needs a comma
+	// before it: after a value, not after '{', '[' or a member name.
+	comma bool
 	// The date part of the last time written (see appendTime).
 	day       int64
 	date      [11]byte
@@ -30,19 +30,16 @@ type encoder struct {
 func (e *encoder) reset(mp bool) {
 	e.b = e.b[:0]
 	e.mp = mp
-	e.start = 0
+	e.comma = false
 }
 
-// sep adds the comma JSON needs between members and elements.
+// sep adds the comma JSON needs between members and elements, and notes
+// that a value follows.
 func (e *encoder) sep() {
-	if e.mp || len(e.b) <= e.start {
-		return
-	}
-	switch e.b[len(e.b)-1] {
-	case '{', '[', ':':
-	default:
+	if e.comma {
 		e.b = append(e.b, ',')
 	}
+	e.comma = true
 }
 
 func (e *encoder) objectStart(n int) {
@@ -52,11 +49,13 @@ func (e *encoder) objectStart(n int) {
 	}
 	e.sep()
 	e.b = append(e.b, '{')
+	e.comma = false
 }
 
 func (e *encoder) objectEnd() {
 	if !e.mp {
 		e.b = append(e.b, '}')
+		e.comma = true
 	}
 }
 
@@ -67,11 +66,13 @@ func (e *encoder) arrayStart(n int) {
 	}
 	e.sep()
 	e.b = append(e.b, '[')
+	e.comma = false
 }
 
 func (e *encoder) arrayEnd() {
 	if !e.mp {
 		e.b = append(e.b, ']')
+		e.comma = true
 	}
 }
 
@@ -83,10 +84,13 @@ func (e *encoder) key(k string) {
 		e.b = appendMsgpackString(e.b, k)
 		return
 	}
-	e.sep()
+	if e.comma {
+		e.b = append(e.b, ',')
+	}
 	e.b = append(e.b, '"')
 	e.b = append(e.b, k...)
 	e.b = append(e.b, '"', ':')
+	e.comma = false
 }
 
 func (e *encoder) str(s string) {

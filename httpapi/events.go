@@ -191,7 +191,7 @@ func (st *eventStream) appendEvent(ev *fsm.Event) {
 	e.b = append(e.b, "\nevent: "...)
 	e.b = append(e.b, ev.Type.String()...)
 	e.b = append(e.b, "\ndata: "...)
-	e.start = len(e.b)
+	e.comma = false
 	renderEvent(e, ev, withMatches, matches)
 	e.b = append(e.b, "\n\n"...)
 }

@@ -168,19 +168,21 @@ func BenchmarkProposeConcurrent(b *testing.B) {
 }
 
 // BenchmarkProposeTuning: Propose alone across MaxInflight and
-// MaxBatchCommands, to choose the defaults (see DESIGN.md).
+// CommitDelay, to choose the defaults (see DESIGN.md).
 func BenchmarkProposeTuning(b *testing.B) {
-	for _, writers := range []int{16, 256} {
+	for _, writers := range []int{16, 64, 256} {
 		for _, inflight := range []int{1, 2} {
-			for _, batch := range []int{128, 512} {
-				b.Run(fmt.Sprintf("writers=%d/inflight=%d/batch=%d", writers, inflight, batch), func(b *testing.B) {
-					n := benchNode(b, func(c *Config) { c.MaxInflight, c.MaxBatchCommands = inflight, batch })
+			for _, delay := range []time.Duration{-1, 200 * time.Microsecond, time.Millisecond} {
+				b.Run(fmt.Sprintf("writers=%d/inflight=%d/delay=%v", writers, inflight, max(delay, 0)), func(b *testing.B) {
+					n := benchNode(b, func(c *Config) { c.MaxInflight, c.CommitDelay = inflight, delay })
 					b.ResetTimer()
+					before := n.raft.LastIndex()
 					l, d := run(writers, max(b.N, writers), func() { proposeOnce(b, n) })
 					b.StopTimer()
 					b.ReportMetric(float64(len(l))/d.Seconds(), "ops/s")
 					b.ReportMetric(us(l.percentile(0.50)), "p50_us")
 					b.ReportMetric(us(l.percentile(0.99)), "p99_us")
+					b.ReportMetric(float64(len(l))/float64(n.raft.LastIndex()-before), "cmds/entry")
 				})
 			}
 		}

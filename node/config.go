@@ -56,10 +56,11 @@ type Config struct {
 	// MaxInflight is how many group-commit entries may be in flight in
 	// Raft at once.
 	MaxInflight int
-	// CommitDelay is how long a slot that just completed a batch of
+	// CommitDelay bounds how long a slot that just completed a batch of
 	// several commands waits for their callers to propose again before it
-	// takes the next batch (see DESIGN.md); negative disables it. A lone
-	// proposal never waits.
+	// takes the next batch; it also never waits more than half the time
+	// that batch took to commit (see DESIGN.md). Negative disables it. A
+	// lone proposal never waits.
 	CommitDelay time.Duration
 	// ShutdownTimeout bounds Close's wait for in-flight proposals and the
 	// leadership transfer.
@@ -90,7 +91,7 @@ func DefaultConfig() Config {
 		MaxBatchBytes:      1 << 20,
 		MaxBatchCommands:   512,
 		MaxInflight:        1,
-		CommitDelay:        200 * time.Microsecond,
+		CommitDelay:        time.Millisecond,
 		ShutdownTimeout:    10 * time.Second,
 		FSM:                fsm.DefaultConfig(),
 	}

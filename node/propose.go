@@ -119,8 +119,9 @@ func contextError(ctx context.Context, detail string) error {
 // runBatches applies batches until the queue is empty.
 func (n *Node) runBatches(batch []*proposal) {
 	for batch != nil {
+		start := time.Now()
 		n.applyBatch(batch)
-		batch = n.nextBatch(len(batch))
+		batch = n.nextBatch(len(batch), time.Since(start))
 	}
 }
 
@@ -133,19 +134,21 @@ func (n *Node) runBatches(batch []*proposal) {
 // that queued during the last write, and leave the returning callers to
 // the write after: the writers split into two alternating cohorts, each
 // write carrying half of them. So, like PostgreSQL's commit_delay, a slot
-// that just released several commands waits up to Config.CommitDelay for
-// as many to queue before it takes the next batch. A lone writer never
-// waits: with one command released, or none, the slot goes on (or is
-// freed) at once.
-func (n *Node) nextBatch(released int) []*proposal {
+// that just released several commands waits for as many to queue before it
+// takes the next batch, but no longer than Config.CommitDelay nor half the
+// time the last entry took to commit (took): when the callers do not come
+// back, a write cycle grows by a third at most. A lone writer never waits:
+// with one command released, or none, the slot goes on (or is freed) at
+// once.
+func (n *Node) nextBatch(released int, took time.Duration) []*proposal {
 	n.batchMu.Lock()
 	defer n.batchMu.Unlock()
-	if released > 1 && n.cfg.CommitDelay > 0 && len(n.queue) < released && !n.refusing {
+	if wait := min(n.cfg.CommitDelay, took/2); released > 1 && wait > 0 && len(n.queue) < released && !n.refusing {
 		n.cohortWant = released
 		n.cohortCh = make(chan struct{})
 		ch := n.cohortCh
 		n.batchMu.Unlock()
-		t := time.NewTimer(n.cfg.CommitDelay)
+		t := time.NewTimer(wait)
 		select {
 		case <-ch:
 		case <-t.C:

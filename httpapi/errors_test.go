@@ -377,7 +377,7 @@ func TestBodyLimits(t *testing.T) {
 	}
 }
 
-// TestBodyTooLargeForFasthttp: a request fasthttp itself refuses (headers
+// TestParseErrorFormat: a request fasthttp itself refuses (headers
 // over its buffer) is still answered in the API's error format.
 func TestParseErrorFormat(t *testing.T) {
 	ts := startServer(t, nil)

@@ -69,7 +69,13 @@ func (b backend) Ready(ctx context.Context) []string {
 
 func (b backend) Snapshot(context.Context) (uint64, error) { return b.Node.Snapshot() }
 
+// Backup takes a snapshot before the response starts, so that a failure
+// is answered as an error rather than as a cut-short download; streaming
+// then reads that snapshot (or a newer one, if writes came in between).
 func (b backend) Backup(context.Context) (httpapi.BackupStream, error) {
+	if _, err := b.Node.Snapshot(); err != nil {
+		return nil, err
+	}
 	return backupStream{b.Node}, nil
 }
 

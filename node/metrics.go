@@ -1,6 +1,8 @@
 package node
 
 import (
+	"io"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -134,10 +136,19 @@ func stateName(s raft.RaftState) string {
 }
 
 // timedFSM is the state machine as Raft sees it: the same, except that
-// snapshot persists are timed.
+// snapshot persists are timed and restores may run with a relaxed garbage
+// collector (Config.RestoreGCPercent).
 type timedFSM struct {
 	*fsm.FSM
-	metrics *metrics
+	metrics          *metrics
+	restoreGCPercent int
+}
+
+func (t timedFSM) Restore(rc io.ReadCloser) error {
+	if t.restoreGCPercent > 0 {
+		defer debug.SetGCPercent(debug.SetGCPercent(t.restoreGCPercent))
+	}
+	return t.FSM.Restore(rc)
 }
 
 func (t timedFSM) Snapshot() (raft.FSMSnapshot, error) {

@@ -183,7 +183,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 
 	n.fsm = fsm.New(cfg.FSM)
-	n.raft, err = raft.NewRaft(rc, timedFSM{FSM: n.fsm, metrics: n.metrics}, n.logs, n.boltStore, n.snapshots, n.transport)
+	n.raft, err = raft.NewRaft(rc, timedFSM{FSM: n.fsm, metrics: n.metrics, restoreGCPercent: cfg.RestoreGCPercent}, n.logs, n.boltStore, n.snapshots, n.transport)
 	if err != nil {
 		return nil, fmt.Errorf("node: start raft: %w", err)
 	}

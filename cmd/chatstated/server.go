@@ -50,6 +50,9 @@ func start(ctx context.Context, opts options, logger *slog.Logger) (*server, err
 	}
 	ncfg.HTTPAddr = advertiseHTTP
 	ncfg.Bootstrap = len(opts.Join) == 0
+	// chatstated owns its process, so it may relax the collector while a
+	// snapshot restores (see node.Config.RestoreGCPercent).
+	ncfg.RestoreGCPercent = 400
 	// Zero values keep node's defaults.
 	rt := opts.RaftTuning
 	ncfg.HeartbeatTimeout = rt.HeartbeatTimeout

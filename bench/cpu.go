@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"os"
 	"strconv"
 	"strings"
@@ -117,4 +118,40 @@ func cpuBetween(a, b cpuSample, ops int64) *CPUUsage {
 		u.PerOpUs = ours / float64(ops) * 1e6
 	}
 	return u
+}
+
+// waitIdle waits until the processes together use less than cores CPUs
+// over two consecutive seconds, up to timeout. It reports whether they
+// went idle.
+func waitIdle(ctx context.Context, pids map[string]int, cores float64, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	prev := sampleCPU(pids)
+	if !prev.ok {
+		return true // nothing to watch
+	}
+	quiet := 0
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+		cur := sampleCPU(pids)
+		var used float64
+		for name, sec := range cur.procs {
+			used += sec - prev.procs[name]
+		}
+		if used/cur.at.Sub(prev.at).Seconds() < cores {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		if quiet >= 2 {
+			return true
+		}
+		prev = cur
+	}
+	return false
 }

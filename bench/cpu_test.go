@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"math"
 	"os"
 	"runtime"
@@ -54,5 +55,25 @@ func TestSampleCPUReadsThisProcess(t *testing.T) {
 	}
 	if b.all <= a.all || b.busy < a.busy {
 		t.Fatalf("machine times did not advance: %+v %+v", a, b)
+	}
+}
+
+func TestWaitIdle(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		return
+	}
+	// A process that sleeps is idle within two quiet seconds.
+	start := time.Now()
+	if !waitIdle(context.Background(), map[string]int{"self": os.Getpid()}, 0.5, 10*time.Second) {
+		t.Fatal("an idle test process never went idle")
+	}
+	if el := time.Since(start); el < 2*time.Second {
+		t.Fatalf("idle after %v: two quiet seconds are needed", el)
+	}
+	// A cancelled wait is not idle.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if waitIdle(ctx, map[string]int{"self": os.Getpid()}, 0.5, time.Minute) {
+		t.Fatal("idle reported after cancel")
 	}
 }

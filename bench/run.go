@@ -174,6 +174,18 @@ func (r *Runner) Run(ctx context.Context) (rep *Report, err error) {
 			return rep, err
 		}
 		r.progress.Printf("snapshot at index %d; every node has applied the load", index)
+		if r.lc != nil {
+			// Followers take their own snapshots after a load, which
+			// costs seconds of CPU: let them finish before measuring.
+			r.progress.Start("settle", func(el time.Duration) string {
+				return el.Truncate(time.Second).String() + " waiting for the nodes to go idle"
+			})
+			idle := waitIdle(ctx, r.nodePids(), 0.1, 3*time.Minute)
+			r.progress.Stop()
+			if !idle {
+				rep.Notes = append(rep.Notes, "the nodes were still busy 3 minutes after the load; the first phases ran beside them")
+			}
+		}
 	}
 	targets, err := DiscoverTargets(ctx, c, shape.BigAccount)
 	if err != nil {
@@ -382,6 +394,17 @@ func (r *Runner) startLine(p PhaseResult, live *Counter) {
 		}
 		return fmt.Sprintf("%s %s/%s  %d ops, %.0f ops/s, %d errors", stage, el.Truncate(100*time.Millisecond), total, done, cur, live.Errors())
 	})
+}
+
+// nodePids returns the nodes' pids by name.
+func (r *Runner) nodePids() map[string]int {
+	out := make(map[string]int)
+	for name, pid := range r.pids {
+		if name != "chatbench" {
+			out[name] = pid
+		}
+	}
+	return out
 }
 
 // pidsFor returns the processes whose CPU a phase of system is charged:

@@ -27,7 +27,7 @@ func main() {
 		os.Exit(0)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "chatbench:", err)
+		fail(err)
 		os.Exit(2)
 	}
 	if os.Getenv("GOGC") == "" {
@@ -53,9 +53,18 @@ func main() {
 		fmt.Printf("\nwrote %s and %s\n", jsonPath, htmlPath)
 	}
 	if runErr != nil {
-		fmt.Fprintln(os.Stderr, "chatbench:", runErr)
+		fail(runErr)
 		os.Exit(1)
 	}
+}
+
+// fail prints err, with the program's name unless the error names it.
+func fail(err error) {
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "chatbench:") {
+		msg = "chatbench: " + msg
+	}
+	fmt.Fprintln(os.Stderr, msg)
 }
 
 // commandLine is how the report shows the command that produced it.

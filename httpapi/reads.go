@@ -172,18 +172,24 @@ func (s *Server) getChat(r *request) {
 	r.send(200)
 }
 
-func (s *Server) listMessages(r *request) {
+// afterPage reads the paging parameters shared by transcripts and inboxes
+// (after, limit) and applies the read's consistency. When it returns false
+// the request has been answered.
+func (r *request) afterPage() (after int64, limit int, ok bool) {
 	after, aerr := r.queryCount("after")
+	if aerr == nil {
+		limit, aerr = r.queryLimit()
+	}
 	if aerr != nil {
 		r.fail(aerr)
-		return
+		return 0, 0, false
 	}
-	limit, aerr := r.queryLimit()
-	if aerr != nil {
-		r.fail(aerr)
-		return
-	}
-	if !r.consistent() {
+	return after, limit, r.consistent()
+}
+
+func (s *Server) listMessages(r *request) {
+	after, limit, ok := r.afterPage()
+	if !ok {
 		return
 	}
 	page, err := s.backend.FSM().Messages(r.account, r.chat, after, limit)
@@ -206,17 +212,8 @@ func (s *Server) listMessages(r *request) {
 }
 
 func (s *Server) listNotifications(r *request) {
-	after, aerr := r.queryCount("after")
-	if aerr != nil {
-		r.fail(aerr)
-		return
-	}
-	limit, aerr := r.queryLimit()
-	if aerr != nil {
-		r.fail(aerr)
-		return
-	}
-	if !r.consistent() {
+	after, limit, ok := r.afterPage()
+	if !ok {
 		return
 	}
 	page, err := s.backend.FSM().Notifications(r.account, r.sub, after, limit)

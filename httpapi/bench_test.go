@@ -264,3 +264,89 @@ func BenchmarkWritePath(b *testing.B) {
 		lat.report(b, "")
 	})
 }
+
+// BenchmarkListChatsHTTPConcurrent: 16 clients, each on its own
+// connection, fetch list pages of 50 chats of the big account as fast as
+// they are answered (closed loop), cycling through the list filters of
+// BenchmarkListChatsHTTP. b.N is the total number of pages; it reports the
+// throughput as pages/s and the latency percentiles over all clients.
+func BenchmarkListChatsHTTPConcurrent(b *testing.B) {
+	const clients = 16
+	ds, err := loadBenchDataset()
+	if err != nil {
+		b.Fatal(err)
+	}
+	first, stop := benchServer(b, ds.backend)
+	defer stop()
+	account := ds.shape.BigAccount
+	ops, err := ds.backend.f.Operators(account)
+	if err != nil || len(ops) == 0 {
+		b.Fatalf("operators of %s: %v", account, err)
+	}
+	base := "http://" + first.Addr + "/v1/accounts/" + account + "/chats?limit=50"
+	uris := []string{
+		base,
+		base + "&status=closed",
+		base + "&operator=" + ops[0].ID,
+		base + "&operator=unassigned",
+		base + "&unread=true",
+		base + "&status=closed&contact_type=visitor&source=email",
+	}
+	perClient := make([]latencies, clients)
+	errs := make(chan error, clients)
+	run := func(w, n int) {
+		client := &fasthttp.HostClient{Addr: first.Addr, MaxConns: 1, MaxIdleConnDuration: time.Minute}
+		defer client.CloseIdleConnections()
+		req, res := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(res)
+		lat := make(latencies, 0, n)
+		for i := range n {
+			req.SetRequestURI(uris[(w+i)%len(uris)])
+			t0 := time.Now()
+			if err := client.Do(req, res); err != nil || res.StatusCode() != 200 {
+				errs <- fmt.Errorf("client %d: %v %d %s", w, err, res.StatusCode(), res.Body())
+				return
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		perClient[w] = lat
+	}
+	// Warm every connection and path before the clock starts.
+	var warm sync.WaitGroup
+	for w := range clients {
+		warm.Add(1)
+		go func() { defer warm.Done(); run(w, 20) }()
+	}
+	warm.Wait()
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range clients {
+		n := b.N / clients
+		if w < b.N%clients {
+			n++
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); run(w, n) }()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+	var all latencies
+	for _, l := range perClient {
+		all = append(all, l...)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "pages/s")
+	all.report(b, "")
+}

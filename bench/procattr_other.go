@@ -9,3 +9,6 @@ import "syscall"
 func childProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
+
+// physicalMemory is unknown here: nodes get no memory limit.
+func physicalMemory() uint64 { return 0 }

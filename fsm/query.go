@@ -56,10 +56,6 @@ func (f *FSM) Operator(account, op string) (*Operator, error) {
 	return o.rec, nil
 }
 
-// activeCells are the cells of active chats: status is the most significant
-// part of the cell index.
-const activeCells = cellMask(1)<<(numCells/2) - 1
-
 // Operators lists an account's operators in id order with their active chat
 // counts.
 func (f *FSM) Operators(account string) ([]OperatorSummary, error) {
@@ -69,21 +65,12 @@ func (f *FSM) Operators(account string) ([]OperatorSummary, error) {
 	if err != nil {
 		return nil, err
 	}
+	active, _ := comboIndex(StatusActive, ContactTypeAny, SourceAny, UnreadAny)
 	out := make([]OperatorSummary, len(a.ops))
 	for i, o := range a.ops {
-		out[i] = OperatorSummary{Operator: o.rec, ActiveChats: a.assignees[o.ord].sum(activeCells)}
+		out[i] = OperatorSummary{Operator: o.rec, ActiveChats: int(a.counts[o.ord+1][active])}
 	}
 	return out, nil
-}
-
-func (cs *cellSet) sum(m cellMask) int {
-	n := 0
-	for m != 0 {
-		cell := bits.TrailingZeros32(uint32(m))
-		m &= m - 1
-		n += int(cs.counts[cell])
-	}
-	return n
 }
 
 // Chat returns the current version of a chat.
@@ -130,20 +117,56 @@ func (f *FSM) ListChats(account string, q ListQuery) (ChatPage, error) {
 	}
 	mask := cellsMatching(fl.Status, fl.ContactType, fl.Source, fl.Unread)
 
-	var its [numCells]btree.IterG[listKey]
-	var heads [numCells]listKey
-	live := make([]int, 0, numCells)
-	for m := mask; m != 0; m &= m - 1 {
-		cell := bits.TrailingZeros32(uint32(m))
-		t := cs.trees[cell]
+	m, _ := f.lists.Get().(*listMerge)
+	if m == nil {
+		m = new(listMerge)
+	}
+	defer f.lists.Put(m)
+	m.start(cs, mask, q.After)
+	page := ChatPage{Chats: make([]*Chat, 0, min(q.Limit, 64))}
+	for {
+		k, ok := m.pop()
+		if !ok {
+			break
+		}
+		if len(page.Chats) == q.Limit {
+			last := page.Chats[len(page.Chats)-1]
+			page.Next = &Cursor{LastActivityAt: last.LastActivityAt, ID: last.ID}
+			break
+		}
+		page.Chats = append(page.Chats, a.chat(k.id))
+	}
+	return page, nil
+}
+
+// listMerge walks the cell trees a filter selects in list order, merging
+// their heads. It is reused through FSM.lists, so that a list allocates
+// nothing but its page: a fresh B-tree iterator costs an allocation, and a
+// wide filter needs one per cell.
+type listMerge struct {
+	its   [numCells]btree.IterG[listKey]
+	heads [numCells]listKey
+	live  [numCells]uint8 // indexes of its with a head, in no order
+	n     int             // live[:n] are live
+}
+
+// start positions the merge at the first key after the cursor (or at the
+// first key) of every non-empty tree of cs in mask.
+func (m *listMerge) start(cs *cellSet, mask cellMask, after *Cursor) {
+	m.n = 0
+	var from listKey
+	if after != nil {
+		from = listKey{after.LastActivityAt, after.ID}
+	}
+	for ; mask != 0; mask &= mask - 1 {
+		t := cs.trees[bits.TrailingZeros32(uint32(mask))]
 		if t == nil || t.Len() == 0 {
 			continue
 		}
-		it := &its[len(live)]
-		*it = t.Iter()
+		it := &m.its[m.n]
+		it.Init(t, false)
 		var ok bool
-		if q.After != nil {
-			from := listKey{q.After.LastActivityAt, q.After.ID}
+		if after != nil {
 			ok = it.Seek(from)
 			if ok && it.Item() == from {
 				ok = it.Next()
@@ -152,38 +175,39 @@ func (f *FSM) ListChats(account string, q ListQuery) (ChatPage, error) {
 			ok = it.First()
 		}
 		if ok {
-			heads[len(live)] = it.Item()
-			live = append(live, len(live))
+			m.heads[m.n] = it.Item()
+			m.live[m.n] = uint8(m.n)
+			m.n++
 		}
 	}
-
-	page := ChatPage{Chats: make([]*Chat, 0, min(q.Limit, 64))}
-	for len(live) > 0 {
-		best := 0
-		for i := 1; i < len(live); i++ {
-			if listLess(heads[live[i]], heads[live[best]]) {
-				best = i
-			}
-		}
-		j := live[best]
-		k := heads[j]
-		if len(page.Chats) == q.Limit {
-			last := page.Chats[len(page.Chats)-1]
-			page.Next = &Cursor{LastActivityAt: last.LastActivityAt, ID: last.ID}
-			break
-		}
-		page.Chats = append(page.Chats, a.chat(k.id))
-		if its[j].Next() {
-			heads[j] = its[j].Item()
-		} else {
-			live = append(live[:best], live[best+1:]...)
-		}
-	}
-	return page, nil
 }
 
-// Counts returns the badge counts from counters, without a scan: it sums
-// the counters of the cells the query selects.
+// pop returns the next key in list order, or false when every tree is
+// exhausted.
+func (m *listMerge) pop() (listKey, bool) {
+	if m.n == 0 {
+		return listKey{}, false
+	}
+	best := 0
+	for i := 1; i < m.n; i++ {
+		if listLess(m.heads[m.live[i]], m.heads[m.live[best]]) {
+			best = i
+		}
+	}
+	j := m.live[best]
+	k := m.heads[j]
+	if m.its[j].Next() {
+		m.heads[j] = m.its[j].Item()
+	} else {
+		m.n--
+		m.live[best] = m.live[m.n]
+	}
+	return k, true
+}
+
+// Counts returns the badge counts from counters, without a scan: every
+// figure is one counter of the combination the query selects (see
+// comboRow), so the cost is one load per operator.
 func (f *FSM) Counts(account string, q CountQuery) (Counts, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
@@ -195,22 +219,36 @@ func (f *FSM) Counts(account string, q CountQuery) (Counts, error) {
 	if status == StatusAny {
 		status = StatusActive
 	}
-	mask := cellsMatching(status, q.ContactType, q.Source, q.Unread)
 	c := Counts{Status: status, Operators: make([]OperatorCount, len(a.ops))}
-	unassigned := a.assignees[0]
-	for m := mask; m != 0; m &= m - 1 {
-		cell := bits.TrailingZeros32(uint32(m))
-		n := int(a.all.counts[cell])
-		c.All += n
-		c.Unassigned += int(unassigned.counts[cell])
-		if cell&1 == 1 {
-			c.Unread += n
+	combo, ok := comboIndex(status, q.ContactType, q.Source, q.Unread)
+	if !ok {
+		// A value out of range matches no chat.
+		for i, o := range a.ops {
+			c.Operators[i] = OperatorCount{Operator: o.rec.ID}
 		}
-		c.Sources[(cell>>1)&3] += n
-		c.ContactTypes[(cell>>3)&1] += n
+		return c, nil
+	}
+	all := &a.counts[0]
+	c.All = int(all[combo])
+	c.Unassigned = int(a.counts[1][combo])
+	if q.Unread != UnreadFalse {
+		i, _ := comboIndex(status, q.ContactType, q.Source, UnreadTrue)
+		c.Unread = int(all[i])
+	}
+	for ct := ContactTypeContact; ct <= ContactTypeVisitor; ct++ {
+		if q.ContactType == ContactTypeAny || q.ContactType == ct {
+			i, _ := comboIndex(status, ct, q.Source, q.Unread)
+			c.ContactTypes[ct-1] = int(all[i])
+		}
+	}
+	for src := SourceEmail; src <= SourceExternalPage; src++ {
+		if q.Source == SourceAny || q.Source == src {
+			i, _ := comboIndex(status, q.ContactType, src, q.Unread)
+			c.Sources[src-1] = int(all[i])
+		}
 	}
 	for i, o := range a.ops {
-		c.Operators[i] = OperatorCount{Operator: o.rec.ID, Count: a.assignees[o.ord].sum(mask)}
+		c.Operators[i] = OperatorCount{Operator: o.rec.ID, Count: int(a.counts[o.ord+1][combo])}
 	}
 	return c, nil
 }

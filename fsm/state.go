@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"maps"
+	"slices"
 	"unsafe"
 
 	"github.com/tidwall/btree"
@@ -140,17 +141,16 @@ func listLess(a, b listKey) bool {
 
 func keyOf(c *Chat) listKey { return listKey{c.LastActivityAt, c.ID} }
 
-// cellSet is one list index partition: a B-tree and a counter per cell.
-// Each account has one for all chats and one per assignee (ordinal 0 is
-// "unassigned").
+// cellSet is one list index partition: a B-tree per cell. Each account has
+// one for all chats and one per assignee (ordinal 0 is "unassigned"); their
+// counters live in account.counts.
 type cellSet struct {
-	gen    uint64
-	trees  [numCells]*btree.BTreeG[listKey]
-	counts [numCells]int32
+	gen   uint64
+	trees [numCells]*btree.BTreeG[listKey]
 }
 
 func (cs *cellSet) clone(gen uint64) *cellSet {
-	n := &cellSet{gen: gen, counts: cs.counts}
+	n := &cellSet{gen: gen}
 	for i, t := range cs.trees {
 		if t != nil {
 			n.trees[i] = t.Copy()
@@ -166,12 +166,45 @@ func (cs *cellSet) insert(cell int, k listKey) {
 		cs.trees[cell] = t
 	}
 	t.Set(k)
-	cs.counts[cell]++
 }
 
 func (cs *cellSet) remove(cell int, k listKey) {
 	cs.trees[cell].Delete(k)
-	cs.counts[cell]--
+}
+
+// Counters: every filter a count can ask for is a combination of an exact
+// status and, for contact type, source and unread, either one value or
+// "any". That is 2x3x5x3 = 90 combinations, and a chat falls in 8 of them
+// (each of its three values or "any"). A comboRow keeps all 90 for one
+// partition, so that any count is one load, whatever the filter.
+const numCombos = 2 * 3 * 5 * 3
+
+type comboRow [numCombos]int32
+
+// comboIndex returns the counter of (status, contact type, source, unread
+// filter); zero values of the last three mean "any". ok is false for values
+// outside their ranges (which match no chat).
+func comboIndex(s Status, ct ContactType, src Source, u UnreadFilter) (i int, ok bool) {
+	if s < StatusActive || s > StatusClosed || ct > ContactTypeVisitor || src > SourceExternalPage || u > UnreadFalse {
+		return 0, false
+	}
+	return ((int(s-1)*3+int(ct))*5+int(src))*3 + int(u), true
+}
+
+// add counts a chat of cell (s, ct, src, unread) delta times in each of
+// the 8 combinations it falls in.
+func (r *comboRow) add(s Status, ct ContactType, src Source, unread bool, delta int32) {
+	u := UnreadFalse
+	if unread {
+		u = UnreadTrue
+	}
+	for _, c := range [2]ContactType{ContactTypeAny, ct} {
+		for _, so := range [2]Source{SourceAny, src} {
+			base, _ := comboIndex(s, c, so, UnreadAny)
+			r[base] += delta
+			r[base+int(u)] += delta
+		}
+	}
 }
 
 // chatChunk is a fixed-size block of the chat table, indexed by id.
@@ -251,6 +284,11 @@ type account struct {
 	// assignee's chats.
 	all       *cellSet
 	assignees []*cellSet
+	// counts are the counters of all (row 0) and of every assignee (row
+	// ord+1), contiguous so that Counts reads one value per operator
+	// without a pointer hop. Copied on the first write of a generation.
+	counts    []comboRow
+	countsGen uint64
 
 	chats    []*chatChunk // chat id n is chats[(n-1)/chatChunkSize]
 	numChats int64
@@ -309,6 +347,8 @@ func newAccount(rec *Account, gen uint64) *account {
 		ordNames:  []string{""},
 		all:       &cellSet{gen: gen},
 		assignees: []*cellSet{{gen: gen}},
+		counts:    make([]comboRow, 2),
+		countsGen: gen,
 		firstSeq:  1,
 		idem:      btree.NewMap[string, *idemEntry](0),
 		keys:      btree.NewMap[string, [32]byte](0),
@@ -383,7 +423,19 @@ func (a *account) ordinal(id string) int32 {
 	a.ords[id] = ord
 	a.ordNames = append(a.ordNames, id)
 	a.assignees = append(a.assignees, &cellSet{gen: a.gen})
+	a.ownCounts()
+	a.counts = append(a.counts, comboRow{})
 	return ord
+}
+
+// ownCounts returns the counters for mutation, copying them first if a
+// snapshot shares them.
+func (a *account) ownCounts() []comboRow {
+	if a.countsGen != a.gen {
+		a.counts = slices.Clone(a.counts)
+		a.countsGen = a.gen
+	}
+	return a.counts
 }
 
 func (a *account) ownAll() *cellSet {
@@ -435,6 +487,17 @@ func (a *account) putChat(old, c *Chat) {
 		}
 		a.ownAll().remove(oldCell, oldKey)
 		a.ownAssignee(oldOrd).remove(oldCell, oldKey)
+		if oldCell != newCell || oldOrd != newOrd {
+			counts := a.ownCounts()
+			counts[0].add(old.Status, old.Contact.Type, old.Source, old.Unread, -1)
+			counts[oldOrd+1].add(old.Status, old.Contact.Type, old.Source, old.Unread, -1)
+			counts[0].add(c.Status, c.Contact.Type, c.Source, c.Unread, 1)
+			counts[newOrd+1].add(c.Status, c.Contact.Type, c.Source, c.Unread, 1)
+		}
+	} else {
+		counts := a.ownCounts()
+		counts[0].add(c.Status, c.Contact.Type, c.Source, c.Unread, 1)
+		counts[newOrd+1].add(c.Status, c.Contact.Type, c.Source, c.Unread, 1)
 	}
 	a.ownAll().insert(newCell, newKey)
 	a.ownAssignee(newOrd).insert(newCell, newKey)

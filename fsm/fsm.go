@@ -50,6 +50,9 @@ type FSM struct {
 
 	applied atomic.Uint64
 
+	// lists recycles ListChats' merge scratch space (*listMerge).
+	lists sync.Pool
+
 	waitMu sync.Mutex
 	waitCh chan struct{} // closed when applied next advances; nil when nobody waits
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
-	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // Encoding is the wire format of request and response bodies.
@@ -74,6 +73,11 @@ func decodeBody(contentType []byte, body []byte, out any) error {
 }
 
 func decodeMsgpack(body []byte, out any) error {
+	if b, ok := out.(msgpackBody); ok {
+		r := newMsgpackReader(body)
+		b.decodeMsgpack(r)
+		return r.finish()
+	}
 	d := msgpack.GetDecoder()
 	r := bytes.NewReader(body)
 	d.Reset(r)
@@ -92,9 +96,10 @@ func decodeMsgpack(body []byte, out any) error {
 }
 
 // The API sends times as RFC 3339 strings in MessagePack too, which
-// msgpack's own time.Time decoding (an extension type) does not accept. The
-// types that carry times therefore decode themselves, member by member;
-// the members without times go through msgpack's reflection.
+// msgpack's own time.Time decoding (an extension type) does not accept; and
+// the records are decoded on every list page. So the records decode
+// themselves with msgpackReader (msgpack.go); only the rare answers (node
+// status, keys, errors) go through msgpack's reflection.
 
 const timeLayout = "2006-01-02T15:04:05.000Z07:00"
 
@@ -106,349 +111,393 @@ func parseTime(s string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// decodeMembers calls member for each key of a map; a nil map decodes as
-// nothing. member must consume the value.
-func decodeMembers(d *msgpack.Decoder, member func(key string) error) error {
-	n, err := d.DecodeMapLen()
+// msgpackBody is an answer that msgpackReader decodes. The decoders follow
+// the server's renderers (httpapi/render.go) but accept members in any
+// order, skip members they do not know (a newer server may add some),
+// and take nil for a member as its zero value, as encoding/json does for
+// null.
+type msgpackBody interface {
+	decodeMsgpack(r *msgpackReader)
+}
+
+// decodeWith decodes the next value of d with decode, for the
+// msgpack.CustomDecoder methods: msgpack.Unmarshal into a record gives
+// what the client's own calls give.
+func decodeWith(d *msgpack.Decoder, decode func(r *msgpackReader)) error {
+	raw, err := d.DecodeRaw()
 	if err != nil {
 		return err
 	}
-	for i := 0; i < n; i++ {
-		key, err := d.DecodeString()
-		if err != nil {
-			return err
-		}
-		if err := member(key); err != nil {
-			return fmt.Errorf("%s: %w", key, err)
-		}
-	}
-	return nil
+	r := newMsgpackReader(raw)
+	decode(r)
+	return r.finish()
 }
 
-// isNil consumes a nil and reports true, or consumes nothing.
-func isNil(d *msgpack.Decoder) (bool, error) {
-	c, err := d.PeekCode()
-	if err != nil {
-		return false, err
-	}
-	if c == msgpcode.Nil {
-		return true, d.DecodeNil()
-	}
-	return false, nil
-}
-
-func decodeTime(d *msgpack.Decoder) (time.Time, error) {
-	if null, err := isNil(d); null || err != nil {
-		return time.Time{}, err
-	}
-	s, err := d.DecodeString()
-	if err != nil {
-		return time.Time{}, err
-	}
-	return parseTime(s)
-}
-
-func decodeOptTime(d *msgpack.Decoder) (*time.Time, error) {
-	if null, err := isNil(d); null || err != nil {
-		return nil, err
-	}
-	s, err := d.DecodeString()
-	if err != nil {
-		return nil, err
-	}
-	t, err := parseTime(s)
-	if err != nil {
-		return nil, err
-	}
-	return &t, nil
-}
-
-func decodeOptString(d *msgpack.Decoder) (*string, error) {
-	if null, err := isNil(d); null || err != nil {
-		return nil, err
-	}
-	s, err := d.DecodeString()
-	if err != nil {
-		return nil, err
-	}
-	return &s, nil
-}
-
-// DecodeMsgpack implements msgpack.CustomDecoder.
-func (a *Account) DecodeMsgpack(d *msgpack.Decoder) (err error) {
+func (r *msgpackReader) account(a *Account) {
 	*a = Account{}
-	return decodeMembers(d, func(key string) error {
-		switch key {
+	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
+		switch string(r.raw()) {
 		case "id":
-			a.ID, err = d.DecodeString()
+			a.ID = r.str()
 		case "name":
-			a.Name, err = d.DecodeString()
+			a.Name = r.str()
 		case "created_at":
-			a.CreatedAt, err = decodeTime(d)
+			a.CreatedAt = r.time()
 		default:
-			err = d.Skip()
+			r.skip()
 		}
-		return err
-	})
+	}
 }
 
-// DecodeMsgpack implements msgpack.CustomDecoder.
-func (o *Operator) DecodeMsgpack(d *msgpack.Decoder) (err error) {
+func (r *msgpackReader) operator(o *Operator) {
 	*o = Operator{}
-	return decodeMembers(d, func(key string) error {
-		switch key {
+	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
+		switch string(r.raw()) {
 		case "id":
-			o.ID, err = d.DecodeString()
+			o.ID = r.str()
 		case "name":
-			o.Name, err = d.DecodeString()
+			o.Name = r.str()
 		case "email":
-			o.Email, err = decodeOptString(d)
+			o.Email = r.optStr()
 		case "created_at":
-			o.CreatedAt, err = decodeTime(d)
+			o.CreatedAt = r.time()
 		case "active_chats":
-			var n int
-			n, err = d.DecodeInt()
+			if r.peekNil() {
+				o.ActiveChats = nil
+				continue
+			}
+			n := int(r.int())
 			o.ActiveChats = &n
 		default:
-			err = d.Skip()
+			r.skip()
 		}
-		return err
-	})
+	}
 }
 
-// DecodeMsgpack implements msgpack.CustomDecoder.
-func (m *Message) DecodeMsgpack(d *msgpack.Decoder) (err error) {
-	*m = Message{}
-	return decodeMembers(d, func(key string) error {
-		switch key {
-		case "seq":
-			m.Seq, err = d.DecodeInt64()
-		case "author":
-			err = d.Decode(&m.Author)
-		case "text":
-			m.Text, err = d.DecodeString()
-		case "event":
-			var s *string
-			s, err = decodeOptString(d)
-			if s != nil {
-				m.Event = SystemEvent(*s)
-			}
-		case "operator":
-			m.Operator, err = decodeOptString(d)
-		case "at":
-			m.At, err = decodeTime(d)
-		default:
-			err = d.Skip()
-		}
-		return err
-	})
-}
-
-// DecodeMsgpack implements msgpack.CustomDecoder.
-func (c *Chat) DecodeMsgpack(d *msgpack.Decoder) (err error) {
-	*c = Chat{}
-	return decodeMembers(d, func(key string) error {
-		switch key {
+func (r *msgpackReader) contact(c *Contact) {
+	*c = Contact{}
+	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
+		switch string(r.raw()) {
 		case "id":
-			c.ID, err = d.DecodeInt64()
-		case "status":
-			var s string
-			s, err = d.DecodeString()
-			c.Status = ChatStatus(s)
-		case "contact":
-			err = d.Decode(&c.Contact)
-		case "source":
-			var s string
-			s, err = d.DecodeString()
-			c.Source = Source(s)
-		case "assignee":
-			c.Assignee, err = decodeOptString(d)
-		case "participants":
-			c.Participants, err = decodeStrings(d)
-		case "unread":
-			c.Unread, err = d.DecodeBool()
-		case "created_at":
-			c.CreatedAt, err = decodeTime(d)
-		case "last_activity_at":
-			c.LastActivityAt, err = decodeTime(d)
-		case "waiting_since":
-			c.WaitingSince, err = decodeOptTime(d)
-		case "first_reply_at":
-			c.FirstReplyAt, err = decodeOptTime(d)
-		case "closed_at":
-			c.ClosedAt, err = decodeOptTime(d)
-		case "closed_by":
-			c.ClosedBy, err = decodeOptString(d)
-		case "message_count":
-			c.MessageCount, err = d.DecodeInt()
-		case "last_message":
-			var null bool
-			if null, err = isNil(d); err == nil && !null {
-				c.LastMessage = new(Message)
-				err = c.LastMessage.DecodeMsgpack(d)
-			}
-		default:
-			err = d.Skip()
-		}
-		return err
-	})
-}
-
-// DecodeMsgpack implements msgpack.CustomDecoder.
-func (n *Notification) DecodeMsgpack(d *msgpack.Decoder) (err error) {
-	*n = Notification{}
-	return decodeMembers(d, func(key string) error {
-		switch key {
-		case "id":
-			n.ID, err = d.DecodeInt64()
+			c.ID = r.optStr()
 		case "type":
-			var s string
-			s, err = d.DecodeString()
-			n.Type = NotificationType(s)
-		case "recipient":
-			n.Recipient, err = d.DecodeString()
-		case "chat_id":
-			n.ChatID, err = d.DecodeInt64()
+			c.Type = enum(r, knownContactTypes)
+		case "name":
+			c.Name = r.optStr()
+		case "email":
+			c.Email = r.optStr()
+		default:
+			r.skip()
+		}
+	}
+}
+
+func (r *msgpackReader) author(a *Author) {
+	*a = Author{}
+	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
+		switch string(r.raw()) {
+		case "type":
+			a.Type = enum(r, knownAuthorTypes)
+		case "id":
+			a.ID = r.str()
+		default:
+			r.skip()
+		}
+	}
+}
+
+func (r *msgpackReader) message(m *Message) {
+	*m = Message{}
+	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
+		switch string(r.raw()) {
+		case "seq":
+			m.Seq = r.int()
+		case "author":
+			r.author(&m.Author)
+		case "text":
+			m.Text = r.str()
+		case "event":
+			m.Event = enum(r, knownSystemEvents)
 		case "operator":
-			n.Operator, err = decodeOptString(d)
+			m.Operator = r.optStr()
 		case "at":
-			n.At, err = decodeTime(d)
+			m.At = r.time()
+		default:
+			r.skip()
+		}
+	}
+}
+
+// optMessage reads a message, or nil as a nil pointer.
+func (r *msgpackReader) optMessage() *Message {
+	if r.peekNil() {
+		return nil
+	}
+	if len(r.messages) == 0 {
+		r.messages = make([]Message, r.chunk(1))
+	}
+	m := &r.messages[0]
+	r.messages = r.messages[1:]
+	r.message(m)
+	return m
+}
+
+func (r *msgpackReader) chat(c *Chat) {
+	*c = Chat{}
+	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
+		switch string(r.raw()) {
+		case "id":
+			c.ID = r.int()
+		case "status":
+			c.Status = enum(r, knownStatuses)
+		case "contact":
+			r.contact(&c.Contact)
+		case "source":
+			c.Source = enum(r, knownSources)
+		case "assignee":
+			c.Assignee = r.optStr()
+		case "participants":
+			c.Participants = r.strList()
+		case "unread":
+			c.Unread = r.bool()
+		case "created_at":
+			c.CreatedAt = r.time()
+		case "last_activity_at":
+			c.LastActivityAt = r.time()
+		case "waiting_since":
+			c.WaitingSince = r.optTime()
+		case "first_reply_at":
+			c.FirstReplyAt = r.optTime()
+		case "closed_at":
+			c.ClosedAt = r.optTime()
+		case "closed_by":
+			c.ClosedBy = r.optStr()
+		case "message_count":
+			c.MessageCount = int(r.int())
+		case "last_message":
+			c.LastMessage = r.optMessage()
+		default:
+			r.skip()
+		}
+	}
+}
+
+func (r *msgpackReader) notification(n *Notification) {
+	*n = Notification{}
+	for k := r.mapLen(); k > 0 && r.err == nil; k-- {
+		switch string(r.raw()) {
+		case "id":
+			n.ID = r.int()
+		case "type":
+			n.Type = enum(r, knownNotifications)
+		case "recipient":
+			n.Recipient = r.str()
+		case "chat_id":
+			n.ChatID = r.int()
+		case "operator":
+			n.Operator = r.optStr()
+		case "at":
+			n.At = r.time()
 		case "read":
-			n.Read, err = d.DecodeBool()
+			n.Read = r.bool()
 		default:
-			err = d.Skip()
+			r.skip()
 		}
-		return err
-	})
-}
-
-// msgpackRecord is a record type that decodes itself.
-type msgpackRecord[T any] interface {
-	*T
-	DecodeMsgpack(*msgpack.Decoder) error
-}
-
-// decodeRecords decodes an array of records. It grows the slice as
-// elements arrive instead of trusting the declared length, which msgpack
-// would preallocate (up to a million elements) from a five-byte header.
-func decodeRecords[T any, P msgpackRecord[T]](d *msgpack.Decoder) ([]T, error) {
-	n, err := d.DecodeArrayLen()
-	if err != nil || n < 0 {
-		return nil, err
 	}
-	out := make([]T, 0, min(n, 64))
-	for i := 0; i < n; i++ {
-		var v T
-		if err := P(&v).DecodeMsgpack(d); err != nil {
-			return nil, fmt.Errorf("element %d: %w", i, err)
+}
+
+// The API's enumerations, which decode to these values without copying
+// them out of the body. Read-only.
+var (
+	knownStatuses      = []ChatStatus{StatusActive, StatusClosed}
+	knownSources       = []Source{SourceEmail, SourceLandingPage, SourceChatPage, SourceExternalPage}
+	knownContactTypes  = []ContactType{ContactTypeContact, ContactTypeVisitor}
+	knownAuthorTypes   = []AuthorType{AuthorCustomer, AuthorOperator, AuthorSystem}
+	knownSystemEvents  = []SystemEvent{SystemOperatorJoined, SystemOperatorLeft, SystemAssigned, SystemUnassigned, SystemClosed, SystemReopened}
+	knownNotifications = []NotificationType{NotificationOperatorJoined, NotificationOperatorLeft, NotificationChatAssigned,
+		NotificationChatUnassigned, NotificationNewMessage, NotificationChatReopened}
+)
+
+// enum reads a string that is usually one of known.
+func enum[T ~string](r *msgpackReader, known []T) T {
+	b := r.raw()
+	for _, k := range known {
+		if string(b) == string(k) {
+			return k
 		}
-		out = append(out, v)
 	}
-	return out, nil
+	return T(r.textOf(b))
 }
 
-// decodeStrings decodes an array of strings, growing as decodeRecords does.
-func decodeStrings(d *msgpack.Decoder) ([]string, error) {
-	n, err := d.DecodeArrayLen()
-	if err != nil || n < 0 {
-		return nil, err
+// records decodes an array of records with decode, into a slice of
+// exactly its length (which the reader has checked against the bytes
+// left). nil is a nil slice.
+func records[T any](r *msgpackReader, decode func(r *msgpackReader, v *T)) []T {
+	n := r.arrayLen()
+	if n < 0 || r.err != nil {
+		return nil
 	}
-	out := make([]string, 0, min(n, 16))
-	for i := 0; i < n; i++ {
-		s, err := d.DecodeString()
-		if err != nil {
-			return nil, err
+	out := make([]T, n)
+	hint := r.hint
+	r.hint = max(n, 1)
+	for i := range out {
+		if r.err != nil {
+			return nil
 		}
-		out = append(out, s)
+		decode(r, &out[i])
 	}
-	return out, nil
+	r.hint = hint
+	return out
 }
 
-func decodeOptInt64(d *msgpack.Decoder) (*int64, error) {
-	if null, err := isNil(d); null || err != nil {
-		return nil, err
+// intMap decodes a map of integers keyed by strings; nil is a nil map.
+func intMap[K ~string](r *msgpackReader) map[K]int {
+	if r.peekNil() {
+		return nil
 	}
-	n, err := d.DecodeInt64()
-	if err != nil {
-		return nil, err
+	n := r.mapLen()
+	m := make(map[K]int, n)
+	for ; n > 0 && r.err == nil; n-- {
+		k := K(r.str())
+		m[k] = int(r.int())
 	}
-	return &n, nil
+	return m
 }
 
-// DecodeMsgpack implements msgpack.CustomDecoder.
-func (p *ChatPage) DecodeMsgpack(d *msgpack.Decoder) (err error) {
+func (a *Account) decodeMsgpack(r *msgpackReader)      { r.account(a) }
+func (o *Operator) decodeMsgpack(r *msgpackReader)     { r.operator(o) }
+func (m *Message) decodeMsgpack(r *msgpackReader)      { r.message(m) }
+func (c *Chat) decodeMsgpack(r *msgpackReader)         { r.chat(c) }
+func (n *Notification) decodeMsgpack(r *msgpackReader) { r.notification(n) }
+
+func (p *ChatPage) decodeMsgpack(r *msgpackReader) {
 	*p = ChatPage{}
-	return decodeMembers(d, func(key string) error {
-		switch key {
+	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
+		switch string(r.raw()) {
 		case "chats":
-			p.Chats, err = decodeRecords[Chat](d)
+			p.Chats = records(r, (*msgpackReader).chat)
 		case "next_cursor":
-			var s *string
-			s, err = decodeOptString(d)
-			if s != nil {
-				p.NextCursor = *s
-			}
+			p.NextCursor = r.str()
 		default:
-			err = d.Skip()
+			r.skip()
 		}
-		return err
-	})
+	}
 }
 
-// DecodeMsgpack implements msgpack.CustomDecoder.
-func (p *MessagePage) DecodeMsgpack(d *msgpack.Decoder) (err error) {
+func (p *MessagePage) decodeMsgpack(r *msgpackReader) {
 	*p = MessagePage{}
-	return decodeMembers(d, func(key string) error {
-		switch key {
+	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
+		switch string(r.raw()) {
 		case "messages":
-			p.Messages, err = decodeRecords[Message](d)
+			p.Messages = records(r, (*msgpackReader).message)
 		case "next_after":
-			p.NextAfter, err = decodeOptInt64(d)
+			p.NextAfter = r.optInt()
 		default:
-			err = d.Skip()
+			r.skip()
 		}
-		return err
-	})
+	}
 }
 
-// DecodeMsgpack implements msgpack.CustomDecoder.
-func (p *NotificationPage) DecodeMsgpack(d *msgpack.Decoder) (err error) {
+func (p *NotificationPage) decodeMsgpack(r *msgpackReader) {
 	*p = NotificationPage{}
-	return decodeMembers(d, func(key string) error {
-		switch key {
+	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
+		switch string(r.raw()) {
 		case "notifications":
-			p.Notifications, err = decodeRecords[Notification](d)
+			p.Notifications = records(r, (*msgpackReader).notification)
 		case "unread_count":
-			p.UnreadCount, err = d.DecodeInt()
+			p.UnreadCount = int(r.int())
 		case "next_after":
-			p.NextAfter, err = decodeOptInt64(d)
+			p.NextAfter = r.optInt()
 		default:
-			err = d.Skip()
+			r.skip()
 		}
-		return err
-	})
+	}
 }
 
-// DecodeMsgpack implements msgpack.CustomDecoder.
-func (b *operatorsBody) DecodeMsgpack(d *msgpack.Decoder) (err error) {
+func (m *MessageResult) decodeMsgpack(r *msgpackReader) {
+	*m = MessageResult{}
+	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
+		switch string(r.raw()) {
+		case "message":
+			r.message(&m.Message)
+		case "chat":
+			r.chat(&m.Chat)
+		default:
+			r.skip()
+		}
+	}
+}
+
+func (c *Counts) decodeMsgpack(r *msgpackReader) {
+	*c = Counts{}
+	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
+		switch string(r.raw()) {
+		case "status":
+			c.Status = enum(r, knownStatuses)
+		case "all":
+			c.All = int(r.int())
+		case "unassigned":
+			c.Unassigned = int(r.int())
+		case "unread":
+			c.Unread = int(r.int())
+		case "operators":
+			c.Operators = intMap[string](r)
+		case "contact_types":
+			c.ContactTypes = intMap[ContactType](r)
+		case "sources":
+			c.Sources = intMap[Source](r)
+		default:
+			r.skip()
+		}
+	}
+}
+
+func (b *operatorsBody) decodeMsgpack(r *msgpackReader) {
 	*b = operatorsBody{}
-	return decodeMembers(d, func(key string) error {
-		if key != "operators" {
-			return d.Skip()
+	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
+		if string(r.raw()) != "operators" {
+			r.skip()
+			continue
 		}
-		b.Operators, err = decodeRecords[Operator](d)
-		return err
-	})
+		b.Operators = records(r, (*msgpackReader).operator)
+	}
+}
+
+func (b *accountsBody) decodeMsgpack(r *msgpackReader) {
+	*b = accountsBody{}
+	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
+		if string(r.raw()) != "accounts" {
+			r.skip()
+			continue
+		}
+		b.Accounts = records(r, (*msgpackReader).account)
+	}
 }
 
 // DecodeMsgpack implements msgpack.CustomDecoder.
-func (b *accountsBody) DecodeMsgpack(d *msgpack.Decoder) (err error) {
-	*b = accountsBody{}
-	return decodeMembers(d, func(key string) error {
-		if key != "accounts" {
-			return d.Skip()
-		}
-		b.Accounts, err = decodeRecords[Account](d)
-		return err
-	})
+func (a *Account) DecodeMsgpack(d *msgpack.Decoder) error { return decodeWith(d, a.decodeMsgpack) }
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (o *Operator) DecodeMsgpack(d *msgpack.Decoder) error { return decodeWith(d, o.decodeMsgpack) }
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (m *Message) DecodeMsgpack(d *msgpack.Decoder) error { return decodeWith(d, m.decodeMsgpack) }
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (c *Chat) DecodeMsgpack(d *msgpack.Decoder) error { return decodeWith(d, c.decodeMsgpack) }
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (n *Notification) DecodeMsgpack(d *msgpack.Decoder) error {
+	return decodeWith(d, n.decodeMsgpack)
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (p *ChatPage) DecodeMsgpack(d *msgpack.Decoder) error { return decodeWith(d, p.decodeMsgpack) }
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (p *MessagePage) DecodeMsgpack(d *msgpack.Decoder) error { return decodeWith(d, p.decodeMsgpack) }
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (p *NotificationPage) DecodeMsgpack(d *msgpack.Decoder) error {
+	return decodeWith(d, p.decodeMsgpack)
 }

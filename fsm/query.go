@@ -163,16 +163,15 @@ func (m *listMerge) start(cs *cellSet, mask cellMask, after *Cursor) {
 		if t == nil || t.Len() == 0 {
 			continue
 		}
+		// The trees are oldest first: the walk goes backwards from the
+		// last key before the cursor.
 		it := &m.its[m.n]
 		it.Init(t, false)
 		var ok bool
-		if after != nil {
-			ok = it.Seek(from)
-			if ok && it.Item() == from {
-				ok = it.Next()
-			}
+		if after != nil && it.Seek(from) {
+			ok = it.Prev()
 		} else {
-			ok = it.First()
+			ok = it.Last()
 		}
 		if ok {
 			m.heads[m.n] = it.Item()
@@ -182,21 +181,21 @@ func (m *listMerge) start(cs *cellSet, mask cellMask, after *Cursor) {
 	}
 }
 
-// pop returns the next key in list order, or false when every tree is
-// exhausted.
+// pop returns the next key in list order (the newest head), or false when
+// every tree is exhausted.
 func (m *listMerge) pop() (listKey, bool) {
 	if m.n == 0 {
 		return listKey{}, false
 	}
 	best := 0
 	for i := 1; i < m.n; i++ {
-		if listLess(m.heads[m.live[i]], m.heads[m.live[best]]) {
+		if listLess(m.heads[m.live[best]], m.heads[m.live[i]]) {
 			best = i
 		}
 	}
 	j := m.live[best]
 	k := m.heads[j]
-	if m.its[j].Next() {
+	if m.its[j].Prev() {
 		m.heads[j] = m.its[j].Item()
 	} else {
 		m.n--

@@ -19,6 +19,7 @@ import (
 
 	"github.com/chatstate/chatstate/node/snapstore"
 	"github.com/hashicorp/raft"
+	"go.uber.org/goleak"
 )
 
 // The crash tests run this test binary again as a child process that writes
@@ -38,7 +39,8 @@ const (
 func TestMain(m *testing.M) {
 	switch role := os.Getenv(envChildRole); role {
 	case "":
-		os.Exit(m.Run())
+		// Every reader's loader goroutine must stop when it closes.
+		goleak.VerifyTestMain(m)
 	case "slow":
 		os.Exit(runChild(slowWriter))
 	case "busy":

@@ -86,3 +86,46 @@ func SetFormatVersion(path, version string) error {
 		return tx.Bucket(bucketStore).Put(keyFormat, []byte(version))
 	})
 }
+
+// DeleteChunkCRC deletes the CRC of chunk seq of snapshot id.
+func DeleteChunkCRC(s *Store, id string, seq uint64) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketChunks).Bucket([]byte(id)).Bucket(chunkKey(seq)).Delete(keyChunkCRC)
+	})
+}
+
+// DropChunkCRCs makes snapshot id look as stores wrote snapshots before
+// chunks carried CRCs: no CRC in its chunks, none announced in its record.
+func DropChunkCRCs(s *Store, id string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSnapshots)
+		rec, err := decodeRecord([]byte(id), b.Get([]byte(id)))
+		if err != nil {
+			return err
+		}
+		for seq := range rec.Chunks {
+			if err := tx.Bucket(bucketChunks).Bucket([]byte(id)).Bucket(chunkKey(seq)).Delete(keyChunkCRC); err != nil {
+				return err
+			}
+		}
+		rec.ChunkCRCs = false
+		data, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(id), data)
+	})
+}
+
+// RecordedCRC returns the CRC-64 recorded for snapshot id's whole data.
+func RecordedCRC(s *Store, id string) (uint64, error) {
+	var crc uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		rec, err := decodeRecord([]byte(id), tx.Bucket(bucketSnapshots).Get([]byte(id)))
+		if err == nil {
+			crc = rec.CRC
+		}
+		return err
+	})
+	return crc, err
+}

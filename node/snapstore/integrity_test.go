@@ -3,6 +3,7 @@ package snapstore_test
 import (
 	"bytes"
 	"errors"
+	"hash/crc64"
 	"io"
 	"os"
 	"slices"
@@ -11,10 +12,11 @@ import (
 	"github.com/chatstate/chatstate/node/snapstore"
 )
 
-// TestCorruptDataDetectedOnOpen damages a snapshot's bytes in the file, as
-// a failing disk would, and expects Open to refuse it by its CRC. BoltDB
-// checks only its meta pages, not data pages, so the CRC is what catches it.
-func TestCorruptDataDetectedOnOpen(t *testing.T) {
+// TestCorruptDataNeverHandedOut damages a snapshot's bytes in the file, as
+// a failing disk would. BoltDB checks only its meta pages, not data pages,
+// so the CRCs are what catch it: the reader returns the intact chunks
+// before the damaged one, then ErrChecksumMismatch, never a damaged byte.
+func TestCorruptDataNeverHandedOut(t *testing.T) {
 	s, path := newStore(t)
 	damaged := payload(1, 8*testChunkSize)
 	damagedID := writeSnapshot(t, s, 1, 1, damaged, 1000)
@@ -23,32 +25,54 @@ func TestCorruptDataDetectedOnOpen(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	flipByteInFile(t, path, damaged[5*testChunkSize+100:5*testChunkSize+164])
 
+	s = openStore(t, path, testConfig(t))
+	_, reader, err := s.Open(damagedID)
+	if err != nil {
+		t.Fatalf("Open of the damaged snapshot: %v (its chunks are all there)", err)
+	}
+	got, err := io.ReadAll(reader)
+	if !errors.Is(err, snapstore.ErrChecksumMismatch) {
+		t.Fatalf("reading the damaged snapshot: got %v, want ErrChecksumMismatch", err)
+	}
+	mustEqualBytes(t, "bytes before the damaged chunk", got, damaged[:5*testChunkSize])
+	if err := reader.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, got = readSnapshot(t, s, intactID)
+	mustEqualBytes(t, "intact snapshot", got, intact)
+
+	// Closing the failed reader released the damaged snapshot: it is
+	// reaped normally.
+	writeSnapshot(t, s, 3, 1, []byte("newer"), 100)
+	if ids := listIDs(t, s); slices.Contains(ids, damagedID) {
+		t.Fatalf("the damaged snapshot was not reaped: %v", ids)
+	}
+}
+
+// flipByteInFile flips one bit in every place of the file that holds
+// needle (BoltDB's copy-on-write may leave stale copies in free pages).
+func flipByteInFile(t *testing.T, path string, needle []byte) {
+	t.Helper()
 	file, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	needle := damaged[5*testChunkSize+100 : 5*testChunkSize+164]
-	at := bytes.Index(file, needle)
-	if at < 0 || bytes.Index(file[at+1:], needle) >= 0 {
-		t.Fatalf("the snapshot's bytes are not stored exactly once in the file (found at %d)", at)
+	found := 0
+	for from := 0; ; found++ {
+		at := bytes.Index(file[from:], needle)
+		if at < 0 {
+			break
+		}
+		file[from+at+10] ^= 0x01
+		from += at + len(needle)
 	}
-	file[at+10] ^= 0x01
+	if found == 0 {
+		t.Fatalf("the snapshot's bytes are not in the file")
+	}
 	if err := os.WriteFile(path, file, 0o600); err != nil {
 		t.Fatal(err)
-	}
-
-	s = openStore(t, path, testConfig(t))
-	if _, _, err := s.Open(damagedID); !errors.Is(err, snapstore.ErrChecksumMismatch) {
-		t.Fatalf("Open of the damaged snapshot: got %v, want ErrChecksumMismatch", err)
-	}
-	_, got := readSnapshot(t, s, intactID)
-	mustEqualBytes(t, "intact snapshot", got, intact)
-
-	// Open's failure released the damaged snapshot: it is reaped normally.
-	writeSnapshot(t, s, 3, 1, []byte("newer"), 100)
-	if ids := listIDs(t, s); slices.Contains(ids, damagedID) {
-		t.Fatalf("the damaged snapshot was not reaped: %v", ids)
 	}
 }
 
@@ -63,11 +87,24 @@ func TestMissingChunkDetectedOnOpen(t *testing.T) {
 	}
 }
 
-// TestChangeAfterOpenDetectedAtEnd damages a chunk after Open verified it:
-// the reader must end with ErrChecksumMismatch, not io.EOF.
-func TestChangeAfterOpenDetectedAtEnd(t *testing.T) {
+func TestMissingChunkCRCDetectedOnOpen(t *testing.T) {
 	s, _ := newStore(t)
-	data := payload(1, 4*testChunkSize)
+	id := writeSnapshot(t, s, 1, 1, payload(1, 4*testChunkSize), 1000)
+	if err := snapstore.DeleteChunkCRC(s, id, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Open(id); !errors.Is(err, snapstore.ErrCorrupt) {
+		t.Fatalf("Open: got %v, want ErrCorrupt", err)
+	}
+}
+
+// TestDamageAfterOpenDetectedBeforeUse damages a chunk after Open, ahead
+// of the reader: the reader must end with ErrChecksumMismatch, not io.EOF,
+// and hand out none of the damaged chunk's bytes.
+func TestDamageAfterOpenDetectedBeforeUse(t *testing.T) {
+	s, _ := newStore(t)
+	const chunks, damaged = 16, 12
+	data := payload(1, chunks*testChunkSize)
 	id := writeSnapshot(t, s, 1, 1, data, 1000)
 	_, reader, err := s.Open(id)
 	if err != nil {
@@ -79,12 +116,104 @@ func TestChangeAfterOpenDetectedAtEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustEqualBytes(t, "first bytes", head, data[:len(head)])
+	// The reader holds chunk 1 and at most readAhead (2) more: chunk 12
+	// is still in the file.
 	garbage := bytes.Repeat([]byte{0xAB}, testChunkSize)
-	if err := snapstore.OverwriteChunk(s, id, 3, garbage); err != nil {
+	if err := snapstore.OverwriteChunk(s, id, damaged, garbage); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(reader)
+	if !errors.Is(err, snapstore.ErrChecksumMismatch) {
+		t.Fatalf("reading to the end: got %v, want ErrChecksumMismatch", err)
+	}
+	mustEqualBytes(t, "bytes before the damaged chunk", append(head, rest...), data[:damaged*testChunkSize])
+}
+
+// TestRecordedCRCIsTheWholeData checks that the recorded CRC is the
+// CRC-64 of the whole data, as stores written before chunk CRCs recorded
+// it (it is folded from the chunks' CRCs, not computed in a pass of its
+// own), for sizes around chunk boundaries.
+func TestRecordedCRCIsTheWholeData(t *testing.T) {
+	s, _ := newStore(t)
+	table := crc64.MakeTable(crc64.ECMA)
+	for i, size := range []int{1, testChunkSize - 1, testChunkSize, testChunkSize + 1, 5*testChunkSize + 77} {
+		data := payload(uint64(i), size)
+		id := writeSnapshot(t, s, uint64(i+1), 1, data, 999)
+		crc, err := snapstore.RecordedCRC(s, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := crc64.Checksum(data, table); crc != want {
+			t.Errorf("%d bytes: recorded CRC %016x, want %016x", size, crc, want)
+		}
+	}
+}
+
+// TestSnapshotWithoutChunkCRCs reads snapshots as stores wrote them before
+// chunks carried CRCs: Open verifies the whole data first, and the reader
+// checks it again at the end.
+func TestSnapshotWithoutChunkCRCs(t *testing.T) {
+	s, path := newStore(t)
+	data := payload(1, 6*testChunkSize+5)
+	id := writeSnapshot(t, s, 1, 1, data, 1000)
+	damaged := payload(2, 6*testChunkSize)
+	damagedID := writeSnapshot(t, s, 2, 1, damaged, 1000)
+	for _, id := range []string{id, damagedID} {
+		if err := snapstore.DropChunkCRCs(s, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, got := readSnapshot(t, s, id)
+	mustEqualBytes(t, "snapshot without chunk CRCs", got, data)
+
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	flipByteInFile(t, path, damaged[3*testChunkSize+100:3*testChunkSize+164])
+	s = openStore(t, path, testConfig(t))
+	if _, _, err := s.Open(damagedID); !errors.Is(err, snapstore.ErrChecksumMismatch) {
+		t.Fatalf("Open of the damaged snapshot: got %v, want ErrChecksumMismatch", err)
+	}
+
+	// Damaged after Open verified it: detected at the end.
+	_, reader, err := s.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	if err := snapstore.OverwriteChunk(s, id, 5, bytes.Repeat([]byte{0xAB}, testChunkSize)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := io.ReadAll(reader); !errors.Is(err, snapstore.ErrChecksumMismatch) {
 		t.Fatalf("reading to the end: got %v, want ErrChecksumMismatch", err)
+	}
+}
+
+// TestReaderCloseMidStream closes readers at every point of a stream: the
+// loader goroutine stops (TestMain checks for leaks) and the snapshot is
+// released.
+func TestReaderCloseMidStream(t *testing.T) {
+	s, _ := newStore(t)
+	data := payload(1, 8*testChunkSize)
+	id := writeSnapshot(t, s, 1, 1, data, 1000)
+	for _, n := range []int{0, 1, testChunkSize, 3*testChunkSize + 7, len(data)} {
+		_, reader, err := s.Open(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head := make([]byte, n)
+		if _, err := io.ReadFull(reader, head); err != nil {
+			t.Fatal(err)
+		}
+		mustEqualBytes(t, "head", head, data[:n])
+		if err := reader.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeSnapshot(t, s, 2, 1, nil, 1)
+	writeSnapshot(t, s, 3, 1, nil, 1)
+	if _, ok := chunkBuckets(t, s)[id]; ok {
+		t.Fatalf("not reaped after its readers closed")
 	}
 }
 

@@ -29,6 +29,14 @@ var (
 	// disk per byte of snapshot). A chunk in a bucket of its own is written
 	// once; appending rewrites only a small leaf of bucket headers.
 	keyChunkData = []byte("d")
+
+	// keyChunkCRC is the other key of a chunk's bucket, in snapshots whose
+	// record has ChunkCRCs: the CRC-64 (ECMA) of that chunk's data, 8 bytes
+	// big-endian, written in the chunk's own transaction. It lets a reader
+	// verify each chunk before handing out any of its bytes, so that a
+	// restore can consume the data as it is verified instead of after a
+	// pass of its own over all of it. Readers that predate it ignore it.
+	keyChunkCRC = []byte("c")
 )
 
 // record is the metadata of one complete snapshot, stored as JSON under its
@@ -38,10 +46,15 @@ type record struct {
 	// Seq orders snapshots created with the same term and index, and keeps
 	// their ids unique; it comes from bucketSnapshots' sequence.
 	Seq uint64
-	// CRC is the CRC-64 (ECMA) of the data, Meta.Size its length.
+	// CRC is the CRC-64 (ECMA) of the whole data, Meta.Size its length.
 	CRC uint64
 	// Chunks is the number of chunks, keyed 0 to Chunks-1.
 	Chunks uint64
+	// ChunkCRCs says that every chunk's bucket holds its own CRC-64 under
+	// keyChunkCRC. Snapshots written before chunk CRCs existed lack them
+	// (the field decodes as false); their data is verified in a pass of its
+	// own when they are opened.
+	ChunkCRCs bool
 }
 
 func encodeRecord(rec *record) ([]byte, error) {

@@ -1,8 +1,9 @@
 package snapstore
 
 import (
+	"encoding/binary"
 	"fmt"
-	"hash"
+	"hash/crc64"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -16,8 +17,6 @@ type sink struct {
 	rec record
 	// buf collects the next chunk; its capacity is Config.ChunkSize.
 	buf []byte
-	// crc covers the committed chunks.
-	crc hash.Hash64
 	// err is the first failure; the sink refuses every later Write.
 	err    error
 	closed bool
@@ -102,12 +101,16 @@ func (k *sink) Cancel() error {
 func (k *sink) commit(final bool) error {
 	chunk := k.buf
 	next := k.rec // what rec becomes once the transaction commits
+	var chunkCRC []byte
 	if len(chunk) > 0 {
-		k.crc.Write(chunk)
+		// One pass over the bytes: the chunk's own CRC, folded into the
+		// CRC of the whole data.
+		crc := crc64.Update(0, k.store.crcTable, chunk)
+		chunkCRC = binary.BigEndian.AppendUint64(nil, crc)
+		next.CRC = crcCombine(next.CRC, crc, k.store.shiftFor(len(chunk)))
 		next.Chunks++
 		next.Meta.Size += int64(len(chunk))
 	}
-	next.CRC = k.crc.Sum64()
 	var encoded []byte
 	if final {
 		var err error
@@ -128,6 +131,9 @@ func (k *sink) commit(final bool) error {
 				return err
 			}
 			if err := child.Put(keyChunkData, chunk); err != nil {
+				return err
+			}
+			if err := child.Put(keyChunkCRC, chunkCRC); err != nil {
 				return err
 			}
 		}

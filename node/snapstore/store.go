@@ -24,7 +24,10 @@ type Store struct {
 	cfg      Config
 	log      *slog.Logger
 	crcTable *crc64.Table
-	closed   atomic.Bool
+	// chunkShift is shiftBy(Config.ChunkSize), for folding the CRC of a
+	// full chunk into the CRC of the data before it.
+	chunkShift crcShift
+	closed     atomic.Bool
 
 	// mu guards readers and deferred. reap holds it across its whole
 	// transaction, so that Open either registers its reader before reap
@@ -74,12 +77,13 @@ func Open(path string, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("snapstore: open %s: %w", path, err)
 	}
 	s := &Store{
-		db:       db,
-		cfg:      cfg,
-		log:      logger,
-		crcTable: crc64.MakeTable(crc64.ECMA),
-		readers:  make(map[string]int),
-		deferred: make(map[string]bool),
+		db:         db,
+		cfg:        cfg,
+		log:        logger,
+		crcTable:   crc64.MakeTable(crc64.ECMA),
+		chunkShift: shiftBy(int64(cfg.ChunkSize)),
+		readers:    make(map[string]int),
+		deferred:   make(map[string]bool),
 	}
 	if err := s.initFormat(); err != nil {
 		db.Close()
@@ -145,10 +149,10 @@ func (s *Store) Create(version raft.SnapshotVersion, index, term uint64, configu
 				Configuration:      configuration.Clone(),
 				ConfigurationIndex: configurationIndex,
 			},
-			Seq: seq,
+			Seq:       seq,
+			ChunkCRCs: true,
 		},
 		buf: make([]byte, 0, s.cfg.ChunkSize),
-		crc: crc64.New(s.crcTable),
 	}, nil
 }
 
@@ -174,15 +178,22 @@ func (s *Store) List() ([]*raft.SnapshotMeta, error) {
 	return metas, nil
 }
 
-// Open returns a complete snapshot's metadata and a reader of its data. It
-// first reads every chunk and checks the CRC-64 and size recorded when the
-// snapshot was written (ErrChecksumMismatch, or ErrCorrupt for a missing
-// chunk); the reader checks them again when it reaches the end. The snapshot
-// stays readable until the reader is closed, even if newer snapshots push it
-// beyond Config.Retain meanwhile. An unknown id gives ErrNotFound.
+// Open returns a complete snapshot's metadata and a reader of its data.
+// It checks that every chunk is present (ErrCorrupt if not) and that their
+// sizes add up to the recorded size; the reader then verifies each chunk
+// against its own CRC-64 before it hands out any of its bytes, and the
+// CRC-64 of the whole data when it reaches the end (ErrChecksumMismatch).
+// So a consumer never sees a damaged byte, and a restore that consumes the
+// reader to its end fails on damage instead of loading wrong state, without
+// a pass over the data of its own before it starts. A snapshot written
+// before chunks carried CRCs is verified whole here first, as
+// hashicorp/raft's FileSnapshotStore does. The reader loads chunks ahead of
+// the consumer in a goroutine of its own. The snapshot stays readable until
+// the reader is closed, even if newer snapshots push it beyond
+// Config.Retain meanwhile. An unknown id gives ErrNotFound.
 func (s *Store) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, error) {
 	s.acquire(id)
-	rec, err := s.verify(id)
+	rec, err := s.check(id)
 	if err != nil {
 		if releaseErr := s.release(id); releaseErr != nil {
 			s.log.Error("cannot release snapshot", "id", id, "error", releaseErr)
@@ -193,7 +204,7 @@ func (s *Store) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, error) {
 		return nil, nil, fmt.Errorf("snapstore: open snapshot %s: %w", id, err)
 	}
 	meta := rec.Meta
-	return &meta, &reader{store: s, rec: rec, crc: crc64.New(s.crcTable)}, nil
+	return &meta, newReader(s, rec), nil
 }
 
 // initFormat creates the buckets of a new file, and refuses a file written
@@ -303,8 +314,10 @@ func (s *Store) complete(tx *bolt.Tx) ([]*record, error) {
 	return recs, err
 }
 
-// verify reads snapshot id's record and checks its chunks against it.
-func (s *Store) verify(id string) (*record, error) {
+// check reads snapshot id's record and checks its chunks against it: their
+// presence and sizes when each chunk carries its own CRC (the reader
+// verifies the data), every byte otherwise.
+func (s *Store) check(id string) (*record, error) {
 	var rec *record
 	err := s.view(func(tx *bolt.Tx) error {
 		value := tx.Bucket(bucketSnapshots).Get([]byte(id))
@@ -312,48 +325,93 @@ func (s *Store) verify(id string) (*record, error) {
 			return ErrNotFound
 		}
 		var err error
-		rec, err = decodeRecord([]byte(id), value)
-		return err
+		if rec, err = decodeRecord([]byte(id), value); err != nil || !rec.ChunkCRCs {
+			return err
+		}
+		return checkChunks(tx, rec)
 	})
-	if err != nil {
-		return nil, err
+	if err != nil || rec.ChunkCRCs {
+		return rec, err
 	}
+	return rec, s.verifyData(rec)
+}
+
+// checkChunks checks that every chunk of rec is present with its CRC and
+// that their sizes add up to the snapshot's. It reads only the chunks'
+// bucket pages, not their data.
+func checkChunks(tx *bolt.Tx, rec *record) error {
+	id := rec.Meta.ID
+	b := tx.Bucket(bucketChunks).Bucket([]byte(id))
+	if b == nil {
+		return fmt.Errorf("%w: the chunks of snapshot %s are missing", ErrCorrupt, id)
+	}
+	var size int64
+	for seq := range rec.Chunks {
+		child := b.Bucket(chunkKey(seq))
+		if child == nil {
+			return fmt.Errorf("%w: chunk %d of snapshot %s is missing", ErrCorrupt, seq, id)
+		}
+		data, crc := child.Get(keyChunkData), child.Get(keyChunkCRC)
+		if data == nil || len(crc) != 8 {
+			return fmt.Errorf("%w: chunk %d of snapshot %s has no data or no CRC", ErrCorrupt, seq, id)
+		}
+		size += int64(len(data))
+	}
+	if size != rec.Meta.Size {
+		return fmt.Errorf("%w: the chunks hold %d bytes, recorded %d", ErrChecksumMismatch, size, rec.Meta.Size)
+	}
+	return nil
+}
+
+// verifyData reads every chunk of rec and checks the CRC-64 and size of the
+// whole data: for snapshots whose chunks carry no CRC of their own.
+func (s *Store) verifyData(rec *record) error {
 	crc := crc64.New(s.crcTable)
 	var size int64
 	for seq := range rec.Chunks {
-		err := s.readChunk(id, seq, func(chunk []byte) {
+		err := s.readChunk(rec.Meta.ID, seq, func(chunk, _ []byte) {
 			crc.Write(chunk)
 			size += int64(len(chunk))
 		})
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if size != rec.Meta.Size || crc.Sum64() != rec.CRC {
-		return nil, fmt.Errorf("%w: read %d bytes with CRC %016x, recorded %d bytes with CRC %016x",
+		return fmt.Errorf("%w: read %d bytes with CRC %016x, recorded %d bytes with CRC %016x",
 			ErrChecksumMismatch, size, crc.Sum64(), rec.Meta.Size, rec.CRC)
 	}
-	return rec, nil
+	return nil
 }
 
-// readChunk hands chunk seq of snapshot id to use, inside a read
-// transaction of its own: the slice is valid only during the call.
-func (s *Store) readChunk(id string, seq uint64, use func(chunk []byte)) error {
+// readChunk hands chunk seq of snapshot id and its CRC (nil when it has
+// none) to use, inside a read transaction of its own: the slices are valid
+// only during the call.
+func (s *Store) readChunk(id string, seq uint64, use func(chunk, crc []byte)) error {
 	return s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketChunks).Bucket([]byte(id))
 		if b == nil {
 			return fmt.Errorf("%w: the chunks of snapshot %s are missing", ErrCorrupt, id)
 		}
-		var chunk []byte
+		var chunk, crc []byte
 		if child := b.Bucket(chunkKey(seq)); child != nil {
-			chunk = child.Get(keyChunkData)
+			chunk, crc = child.Get(keyChunkData), child.Get(keyChunkCRC)
 		}
 		if chunk == nil {
 			return fmt.Errorf("%w: chunk %d of snapshot %s is missing", ErrCorrupt, seq, id)
 		}
-		use(chunk)
+		use(chunk, crc)
 		return nil
 	})
+}
+
+// shiftFor returns shiftBy(n), precomputed for full chunks.
+func (s *Store) shiftFor(n int) *crcShift {
+	if n == s.cfg.ChunkSize {
+		return &s.chunkShift
+	}
+	shift := shiftBy(int64(n))
+	return &shift
 }
 
 // discard deletes a snapshot that will not complete: its chunks, and its

@@ -219,3 +219,31 @@ func BenchmarkOverhead(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkListChats is one list page of 50 chats through the client,
+// against a node that answers every request with the same page: what
+// chatbench's R1 costs on the client's side, with allocations.
+//
+//	go test -run '^$' -bench ListChats -benchmem ./client/
+func BenchmarkListChats(b *testing.B) {
+	mp, js := client.SamplePageBodies()
+	node := newFakeNode(b, func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Request.Header.Peek("Accept")) == "application/msgpack" {
+			ctx.SetContentType("application/msgpack")
+			ctx.SetBody(mp)
+			return
+		}
+		ctx.SetContentType("application/json")
+		ctx.SetBody(js)
+	})
+	req := client.ListChatsRequest{ChatFilter: client.ChatFilter{Status: client.StatusClosed, Operator: "op-007", Source: client.SourceEmail}, Limit: 50}
+	for _, enc := range []client.Encoding{client.MessagePack, client.JSON} {
+		b.Run(enc.String(), func(b *testing.B) {
+			c := benchClient(b, node.Addr, enc)
+			measure(b, func() error {
+				_, err := c.ListChats(context.Background(), "acme", req)
+				return err
+			})
+		})
+	}
+}

@@ -60,6 +60,50 @@ type call struct {
 
 var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// responsePool keeps the responses of finished calls, each with its body
+// buffer, for the next calls. fasthttp's own pool does not serve list
+// pages well: its buffers go back to a pool shared by bodies of every size
+// and emptied by every garbage collection, so a 30 KB page often landed in
+// a small or fresh buffer and paid for a new one, zeroed, on every read.
+// Here a buffer only grows, up to maxKeptBody, and the pool holds at most
+// cap(free) of them (a few MB for list pages).
+type responsePool struct {
+	free chan *fasthttp.Response
+}
+
+// maxKeptBody is the largest body buffer kept for reuse; larger ones
+// (pages of hundreds of chats) go back to fasthttp.
+const maxKeptBody = 256 << 10
+
+func newResponsePool(n int) responsePool {
+	return responsePool{free: make(chan *fasthttp.Response, n)}
+}
+
+func (p responsePool) get() *fasthttp.Response {
+	select {
+	case r := <-p.free:
+		return r
+	default:
+	}
+	r := fasthttp.AcquireResponse()
+	r.KeepBodyBuffer = true
+	return r
+}
+
+// put takes r back; nothing may use r, or what its Body returned, after.
+func (p responsePool) put(r *fasthttp.Response) {
+	if cap(r.Body()) > maxKeptBody {
+		fasthttp.ReleaseResponse(r)
+		return
+	}
+	r.Reset()
+	select {
+	case p.free <- r:
+	default:
+		fasthttp.ReleaseResponse(r)
+	}
+}
+
 // do runs c, retrying and following redirects as the Client's contract
 // says.
 func (c *Client) do(ctx context.Context, cl *call, opts []Option) error {
@@ -117,9 +161,15 @@ func (c *Client) do(ctx context.Context, cl *call, opts []Option) error {
 	}
 
 	req := fasthttp.AcquireRequest()
-	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
+	var resp *fasthttp.Response
+	if cl.stream != nil {
+		resp = fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseResponse(resp)
+	} else {
+		resp = c.responses.get()
+		defer c.responses.put(resp)
+	}
 
 	req.Header.SetMethod(cl.method)
 	req.Header.Set(fasthttp.HeaderAccept, c.cfg.Encoding.contentType())

@@ -213,6 +213,8 @@ type Client struct {
 	closeOnce sync.Once
 
 	authHeader string
+	// responses are reused by calls whose answer is read whole.
+	responses responsePool
 }
 
 // node is one server: a HostClient for ordinary requests and one, without
@@ -223,6 +225,11 @@ type node struct {
 	stream *fasthttp.HostClient
 }
 
+// keptResponses is how many finished responses, with their body buffers,
+// a Client keeps for reuse: enough for the concurrency of a busy program's
+// reads.
+const keptResponses = 128
+
 // New returns a Client for the cluster at cfg.Addrs. It does not connect
 // until the first call.
 func New(cfg Config) (*Client, error) {
@@ -231,9 +238,10 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		cfg:   cfg,
-		nodes: make(map[string]*node),
-		done:  make(chan struct{}),
+		cfg:       cfg,
+		nodes:     make(map[string]*node),
+		done:      make(chan struct{}),
+		responses: newResponsePool(keptResponses),
 	}
 	if cfg.Token != "" {
 		c.authHeader = "Bearer " + cfg.Token

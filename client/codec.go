@@ -134,7 +134,6 @@ func decodeWith(d *msgpack.Decoder, decode func(r *msgpackReader)) error {
 }
 
 func (r *msgpackReader) account(a *Account) {
-	*a = Account{}
 	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
 		switch string(r.raw()) {
 		case "id":
@@ -150,7 +149,6 @@ func (r *msgpackReader) account(a *Account) {
 }
 
 func (r *msgpackReader) operator(o *Operator) {
-	*o = Operator{}
 	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
 		switch string(r.raw()) {
 		case "id":
@@ -175,7 +173,6 @@ func (r *msgpackReader) operator(o *Operator) {
 }
 
 func (r *msgpackReader) contact(c *Contact) {
-	*c = Contact{}
 	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
 		switch string(r.raw()) {
 		case "id":
@@ -193,7 +190,6 @@ func (r *msgpackReader) contact(c *Contact) {
 }
 
 func (r *msgpackReader) author(a *Author) {
-	*a = Author{}
 	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
 		switch string(r.raw()) {
 		case "type":
@@ -207,13 +203,14 @@ func (r *msgpackReader) author(a *Author) {
 }
 
 func (r *msgpackReader) message(m *Message) {
-	*m = Message{}
 	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
 		switch string(r.raw()) {
 		case "seq":
 			m.Seq = r.int()
 		case "author":
-			r.author(&m.Author)
+			var a Author // a repeated member replaces, as in JSON's reading
+			r.author(&a)
+			m.Author = a
 		case "text":
 			m.Text = r.str()
 		case "event":
@@ -243,7 +240,6 @@ func (r *msgpackReader) optMessage() *Message {
 }
 
 func (r *msgpackReader) chat(c *Chat) {
-	*c = Chat{}
 	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
 		switch string(r.raw()) {
 		case "id":
@@ -251,7 +247,9 @@ func (r *msgpackReader) chat(c *Chat) {
 		case "status":
 			c.Status = enum(r, knownStatuses)
 		case "contact":
-			r.contact(&c.Contact)
+			var contact Contact // a repeated member replaces, as in JSON's reading
+			r.contact(&contact)
+			c.Contact = contact
 		case "source":
 			c.Source = enum(r, knownSources)
 		case "assignee":
@@ -283,7 +281,6 @@ func (r *msgpackReader) chat(c *Chat) {
 }
 
 func (r *msgpackReader) notification(n *Notification) {
-	*n = Notification{}
 	for k := r.mapLen(); k > 0 && r.err == nil; k-- {
 		switch string(r.raw()) {
 		case "id":
@@ -364,11 +361,14 @@ func intMap[K ~string](r *msgpackReader) map[K]int {
 	return m
 }
 
-func (a *Account) decodeMsgpack(r *msgpackReader)      { r.account(a) }
-func (o *Operator) decodeMsgpack(r *msgpackReader)     { r.operator(o) }
-func (m *Message) decodeMsgpack(r *msgpackReader)      { r.message(m) }
-func (c *Chat) decodeMsgpack(r *msgpackReader)         { r.chat(c) }
-func (n *Notification) decodeMsgpack(r *msgpackReader) { r.notification(n) }
+// The reader's record methods (account, chat...) fill a zero value, which
+// records and the chunks provide; these entry points clear theirs first.
+
+func (a *Account) decodeMsgpack(r *msgpackReader)      { *a = Account{}; r.account(a) }
+func (o *Operator) decodeMsgpack(r *msgpackReader)     { *o = Operator{}; r.operator(o) }
+func (m *Message) decodeMsgpack(r *msgpackReader)      { *m = Message{}; r.message(m) }
+func (c *Chat) decodeMsgpack(r *msgpackReader)         { *c = Chat{}; r.chat(c) }
+func (n *Notification) decodeMsgpack(r *msgpackReader) { *n = Notification{}; r.notification(n) }
 
 func (p *ChatPage) decodeMsgpack(r *msgpackReader) {
 	*p = ChatPage{}
@@ -419,9 +419,13 @@ func (m *MessageResult) decodeMsgpack(r *msgpackReader) {
 	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
 		switch string(r.raw()) {
 		case "message":
-			r.message(&m.Message)
+			var msg Message
+			r.message(&msg)
+			m.Message = msg
 		case "chat":
-			r.chat(&m.Chat)
+			var chat Chat
+			r.chat(&chat)
+			m.Chat = chat
 		default:
 			r.skip()
 		}

@@ -26,9 +26,9 @@ import (
 // instead of several per chat, and a string or pointer kept from it keeps
 // its chunk (a few kilobytes) alive.
 type msgpackReader struct {
-	s   []byte
-	off int
-	err error
+	rest []byte // the body not yet read
+	size int    // the body's length, for the offsets in errors
+	err  error
 
 	// hint is the number of records the array being decoded holds; it
 	// sizes the chunks below.
@@ -50,41 +50,53 @@ type msgpackReader struct {
 const maxSkipDepth = 64
 
 func newMsgpackReader(body []byte) *msgpackReader {
-	return &msgpackReader{s: body, hint: 1}
+	return &msgpackReader{rest: body, size: len(body), hint: 1}
 }
 
-// fail records the first error.
-func (r *msgpackReader) fail(format string, args ...any) {
+// pos is the offset of the next byte in the body.
+func (r *msgpackReader) pos() int { return r.size - len(r.rest) }
+
+// fail records the first error, at the current offset, and stops the
+// reading: nothing is left to read after it.
+func (r *msgpackReader) fail(format string, args ...any) { r.failAt(r.pos(), format, args...) }
+
+func (r *msgpackReader) failAt(pos int, format string, args ...any) {
 	if r.err == nil {
-		r.err = fmt.Errorf("msgpack: at byte %d: "+format, append([]any{r.off}, args...)...)
+		r.err = fmt.Errorf("msgpack: at byte %d: "+format, append([]any{pos}, args...)...)
 	}
+	r.rest = nil
 }
 
 // finish returns the first error, or an error when bytes follow the value.
 func (r *msgpackReader) finish() error {
-	if r.err == nil && r.off != len(r.s) {
-		return fmt.Errorf("msgpack: %d trailing bytes after the body", len(r.s)-r.off)
+	if r.err == nil && len(r.rest) != 0 {
+		return fmt.Errorf("msgpack: %d trailing bytes after the body", len(r.rest))
 	}
 	return r.err
 }
 
-// left is the number of bytes not yet read.
-func (r *msgpackReader) left() int { return len(r.s) - r.off }
-
 func (r *msgpackReader) byte() byte {
-	if r.off >= len(r.s) {
-		r.fail("unexpected end of the body")
-		return 0xc1 // never used: every caller treats it as a wrong type
+	if len(r.rest) == 0 {
+		return r.eof()
 	}
-	c := r.s[r.off]
-	r.off++
+	c := r.rest[0]
+	r.rest = r.rest[1:]
 	return c
+}
+
+// eof fails at the end of the body; it returns a code that is never used,
+// which every caller treats as a wrong type.
+//
+//go:noinline
+func (r *msgpackReader) eof() byte {
+	r.fail("unexpected end of the body")
+	return 0xc1
 }
 
 // peekNil consumes a nil and reports true, or consumes nothing.
 func (r *msgpackReader) peekNil() bool {
-	if r.off < len(r.s) && r.s[r.off] == 0xc0 {
-		r.off++
+	if len(r.rest) != 0 && r.rest[0] == 0xc0 {
+		r.rest = r.rest[1:]
 		return true
 	}
 	return false
@@ -92,16 +104,18 @@ func (r *msgpackReader) peekNil() bool {
 
 // take returns the next n bytes.
 func (r *msgpackReader) take(n int) []byte {
-	if n < 0 || n > r.left() {
-		if r.err == nil {
-			r.fail("%d bytes declared, %d left", n, r.left())
-		}
-		r.off = len(r.s)
-		return nil
+	if uint(n) > uint(len(r.rest)) {
+		return r.short(n)
 	}
-	s := r.s[r.off : r.off+n]
-	r.off += n
-	return s
+	b := r.rest[:n:n]
+	r.rest = r.rest[n:]
+	return b
+}
+
+//go:noinline
+func (r *msgpackReader) short(n int) []byte {
+	r.fail("%d bytes declared, %d left", n, len(r.rest))
+	return nil
 }
 
 // be reads an n-byte big-endian unsigned integer (n is 1, 2, 4 or 8).
@@ -120,9 +134,8 @@ func (r *msgpackReader) be(n int) uint64 {
 // length reads a map's or array's declared length and checks that the
 // body can hold it (each element takes at least perElement bytes).
 func (r *msgpackReader) length(n uint64, perElement int) int {
-	if n > uint64(r.left()/perElement) {
-		r.fail("%d elements declared, %d bytes left", n, r.left())
-		r.off = len(r.s)
+	if n > uint64(len(r.rest)/perElement) {
+		r.fail("%d elements declared, %d bytes left", n, len(r.rest))
 		return 0
 	}
 	return int(n)
@@ -130,6 +143,16 @@ func (r *msgpackReader) length(n uint64, perElement int) int {
 
 // mapLen reads a map header; nil is an empty map.
 func (r *msgpackReader) mapLen() int {
+	if len(r.rest) != 0 {
+		if c := r.rest[0]; c&0xf0 == 0x80 && int(c&0x0f)*2 < len(r.rest) {
+			r.rest = r.rest[1:]
+			return int(c & 0x0f)
+		}
+	}
+	return r.mapLenSlow()
+}
+
+func (r *msgpackReader) mapLenSlow() int {
 	c := r.byte()
 	switch {
 	case c&0xf0 == 0x80:
@@ -162,11 +185,10 @@ func (r *msgpackReader) arrayLen() int {
 	return -1
 }
 
+// wrongType fails on code c, just read, which is not of the type wanted.
 func (r *msgpackReader) wrongType(c byte, want string) {
 	if r.err == nil {
-		r.off--
-		r.fail("want %s, got code 0x%02x", want, c)
-		r.off = len(r.s)
+		r.failAt(r.pos()-1, "want %s, got code 0x%02x", want, c)
 	}
 }
 
@@ -176,6 +198,20 @@ func (r *msgpackReader) str() string { return r.textOf(r.raw()) }
 // raw reads a string (or binary) without copying it; nil is empty. The
 // bytes are the body's: valid until the decoding ends.
 func (r *msgpackReader) raw() []byte {
+	// The short strings (keys, ids, times) inline.
+	if len(r.rest) != 0 {
+		if c := r.rest[0]; c&0xe0 == 0xa0 {
+			if end := 1 + int(c&0x1f); end <= len(r.rest) {
+				b := r.rest[1:end:end]
+				r.rest = r.rest[end:]
+				return b
+			}
+		}
+	}
+	return r.rawSlow()
+}
+
+func (r *msgpackReader) rawSlow() []byte {
 	c := r.byte()
 	switch {
 	case c&0xe0 == 0xa0:
@@ -265,6 +301,15 @@ func (r *msgpackReader) chunk(perRecord int) int {
 
 // int reads an integer; nil is 0.
 func (r *msgpackReader) int() int64 {
+	if len(r.rest) != 0 && r.rest[0] <= 0x7f {
+		c := r.rest[0]
+		r.rest = r.rest[1:]
+		return int64(c)
+	}
+	return r.intSlow()
+}
+
+func (r *msgpackReader) intSlow() int64 {
 	c := r.byte()
 	switch {
 	case c <= 0x7f:
@@ -331,16 +376,14 @@ func (r *msgpackReader) time() time.Time {
 	if r.peekNil() {
 		return time.Time{}
 	}
-	start := r.off
+	start := r.pos()
 	s := r.raw()
 	if r.err != nil {
 		return time.Time{}
 	}
 	t, err := r.parseTime(s)
 	if err != nil {
-		r.off = start
-		r.fail("%v", err)
-		r.off = len(r.s)
+		r.failAt(start, "%v", err)
 	}
 	return t
 }
@@ -453,7 +496,6 @@ func (r *msgpackReader) skip() { r.skipValue(0) }
 func (r *msgpackReader) skipValue(depth int) {
 	if depth > maxSkipDepth {
 		r.fail("values nested deeper than %d", maxSkipDepth)
-		r.off = len(r.s)
 		return
 	}
 	c := r.byte()

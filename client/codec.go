@@ -73,11 +73,40 @@ func decodeBody(contentType []byte, body []byte, out any) error {
 }
 
 func decodeMsgpack(body []byte, out any) error {
-	if b, ok := out.(msgpackBody); ok {
-		r := newMsgpackReader(body)
-		b.decodeMsgpack(r)
-		return r.finish()
+	// Static calls, so that the reader stays on this stack: on the heap,
+	// each of its moves through the body would be a pointer write with a
+	// write barrier while the collector runs.
+	r := msgpackReader{rest: body, size: len(body), hint: 1}
+	switch v := out.(type) {
+	case *ChatPage:
+		v.decodeMsgpack(&r)
+	case *Chat:
+		v.decodeMsgpack(&r)
+	case *MessageResult:
+		v.decodeMsgpack(&r)
+	case *MessagePage:
+		v.decodeMsgpack(&r)
+	case *NotificationPage:
+		v.decodeMsgpack(&r)
+	case *Counts:
+		v.decodeMsgpack(&r)
+	case *Account:
+		v.decodeMsgpack(&r)
+	case *Operator:
+		v.decodeMsgpack(&r)
+	case *operatorsBody:
+		v.decodeMsgpack(&r)
+	case *accountsBody:
+		v.decodeMsgpack(&r)
+	default:
+		return decodeMsgpackReflect(body, out)
 	}
+	return r.finish()
+}
+
+// decodeMsgpackReflect decodes the rare answers through msgpack's
+// reflection.
+func decodeMsgpackReflect(body []byte, out any) error {
 	d := msgpack.GetDecoder()
 	r := bytes.NewReader(body)
 	d.Reset(r)
@@ -111,14 +140,10 @@ func parseTime(s string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// msgpackBody is an answer that msgpackReader decodes. The decoders follow
-// the server's renderers (httpapi/render.go) but accept members in any
-// order, skip members they do not know (a newer server may add some),
-// and take nil for a member as its zero value, as encoding/json does for
-// null.
-type msgpackBody interface {
-	decodeMsgpack(r *msgpackReader)
-}
+// The decoders below follow the server's renderers (httpapi/render.go)
+// but accept members in any order, skip members they do not know (a newer
+// server may add some), and take nil for a member as its zero value, as
+// encoding/json does for null.
 
 // decodeWith decodes the next value of d with decode, for the
 // msgpack.CustomDecoder methods: msgpack.Unmarshal into a record gives
@@ -326,10 +351,10 @@ func enum[T ~string](r *msgpackReader, known []T) T {
 	return T(r.textOf(b))
 }
 
-// records decodes an array of records with decode, into a slice of
-// exactly its length (which the reader has checked against the bytes
-// left). nil is a nil slice.
-func records[T any](r *msgpackReader, decode func(r *msgpackReader, v *T)) []T {
+// records decodes an array of records (Chat, Message, Notification,
+// Operator or Account) into a slice of exactly its length (which the
+// reader has checked against the bytes left). nil is a nil slice.
+func records[T any](r *msgpackReader) []T {
 	n := r.arrayLen()
 	if n < 0 || r.err != nil {
 		return nil
@@ -341,7 +366,20 @@ func records[T any](r *msgpackReader, decode func(r *msgpackReader, v *T)) []T {
 		if r.err != nil {
 			return nil
 		}
-		decode(r, &out[i])
+		switch v := any(&out[i]).(type) { // static calls, as in decodeMsgpack
+		case *Chat:
+			r.chat(v)
+		case *Message:
+			r.message(v)
+		case *Notification:
+			r.notification(v)
+		case *Operator:
+			r.operator(v)
+		case *Account:
+			r.account(v)
+		default:
+			panic(fmt.Sprintf("client: records of %T", v))
+		}
 	}
 	r.hint = hint
 	return out
@@ -375,7 +413,7 @@ func (p *ChatPage) decodeMsgpack(r *msgpackReader) {
 	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
 		switch string(r.raw()) {
 		case "chats":
-			p.Chats = records(r, (*msgpackReader).chat)
+			p.Chats = records[Chat](r)
 		case "next_cursor":
 			p.NextCursor = r.str()
 		default:
@@ -389,7 +427,7 @@ func (p *MessagePage) decodeMsgpack(r *msgpackReader) {
 	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
 		switch string(r.raw()) {
 		case "messages":
-			p.Messages = records(r, (*msgpackReader).message)
+			p.Messages = records[Message](r)
 		case "next_after":
 			p.NextAfter = r.optInt()
 		default:
@@ -403,7 +441,7 @@ func (p *NotificationPage) decodeMsgpack(r *msgpackReader) {
 	for n := r.mapLen(); n > 0 && r.err == nil; n-- {
 		switch string(r.raw()) {
 		case "notifications":
-			p.Notifications = records(r, (*msgpackReader).notification)
+			p.Notifications = records[Notification](r)
 		case "unread_count":
 			p.UnreadCount = int(r.int())
 		case "next_after":
@@ -463,7 +501,7 @@ func (b *operatorsBody) decodeMsgpack(r *msgpackReader) {
 			r.skip()
 			continue
 		}
-		b.Operators = records(r, (*msgpackReader).operator)
+		b.Operators = records[Operator](r)
 	}
 }
 
@@ -474,7 +512,7 @@ func (b *accountsBody) decodeMsgpack(r *msgpackReader) {
 			r.skip()
 			continue
 		}
-		b.Accounts = records(r, (*msgpackReader).account)
+		b.Accounts = records[Account](r)
 	}
 }
 

@@ -376,14 +376,14 @@ func (r *msgpackReader) time() time.Time {
 	if r.peekNil() {
 		return time.Time{}
 	}
-	start := r.pos()
+	start := r.rest
 	s := r.raw()
 	if r.err != nil {
 		return time.Time{}
 	}
 	t, err := r.parseTime(s)
 	if err != nil {
-		r.failAt(start, "%v", err)
+		r.failAt(r.size-len(start), "%v", err)
 	}
 	return t
 }

@@ -2,6 +2,7 @@ package fsm_test
 
 import (
 	"fmt"
+	"math"
 	"math/rand"
 	"slices"
 	"testing"
@@ -274,6 +275,40 @@ func TestListsAndCountsOverDeepTrees(t *testing.T) {
 	h.batch(batch...)
 	randomWorkload(h, rng, 1500, ops)
 	checkListsAndCountsPaged(t, h, ops, []int{50, 499})
+
+	// Cursors need not name a chat: any (time, id) pages from there,
+	// whatever the id, in every kind of tree walk.
+	all := h.allChats()
+	slices.SortFunc(all, listOrder)
+	mid := all[len(all)/2]
+	for _, after := range []fsm.Cursor{
+		{LastActivityAt: mid.LastActivityAt, ID: math.MaxInt64},
+		{LastActivityAt: mid.LastActivityAt, ID: math.MaxInt64 >> 3},
+		{LastActivityAt: mid.LastActivityAt, ID: 0},
+		{LastActivityAt: mid.LastActivityAt, ID: math.MinInt64},
+		{LastActivityAt: mid.LastActivityAt, ID: mid.ID},
+	} {
+		for _, fl := range []fsm.ChatFilter{{}, {Status: fsm.StatusActive}, {Status: fsm.StatusActive, Operator: ops[0]}, {Status: fsm.StatusActive, Unread: fsm.UnreadTrue}} {
+			var want []int64
+			for _, c := range all {
+				older := c.LastActivityAt < after.LastActivityAt || c.LastActivityAt == after.LastActivityAt && c.ID < after.ID
+				if older && fl.Matches(c) && len(want) < 20 {
+					want = append(want, c.ID)
+				}
+			}
+			p, err := h.f.ListChats(h.acct, fsm.ListQuery{Filter: fl, Limit: 20, After: &after})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			for _, c := range p.Chats {
+				got = append(got, c.ID)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("filter %+v after %+v:\n got %v\nwant %v", fl, after, got, want)
+			}
+		}
+	}
 }
 
 func TestListCursorNeverRepeatsOrSkipsUnchangedChats(t *testing.T) {

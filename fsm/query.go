@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"math"
 	"math/bits"
 	"sort"
 
@@ -104,16 +105,16 @@ func (f *FSM) ListChats(account string, q ListQuery) (ChatPage, error) {
 		return ChatPage{}, err
 	}
 	fl := q.Filter
-	cs := a.all
+	cs, row := a.all, &a.counts[0]
 	switch {
 	case fl.Unassigned:
-		cs = a.assignees[0]
+		cs, row = a.assignees[0], &a.counts[1]
 	case fl.Operator != "":
 		ord, ok := a.ords[fl.Operator]
 		if !ok {
 			return ChatPage{Chats: []*Chat{}}, nil
 		}
-		cs = a.assignees[ord]
+		cs, row = a.assignees[ord], &a.counts[ord+1]
 	}
 	mask := cellsMatching(fl.Status, fl.ContactType, fl.Source, fl.Unread)
 
@@ -122,7 +123,16 @@ func (f *FSM) ListChats(account string, q ListQuery) (ChatPage, error) {
 		m = new(listMerge)
 	}
 	defer f.lists.Put(m)
-	m.start(cs, mask, q.After)
+	m.reset(q.After)
+	if cs.active != nil && wideActive(row, mask, fl) {
+		m.add(cs.active, mask&activeMask)
+		mask &^= activeMask
+	}
+	for ; mask != 0; mask &= mask - 1 {
+		if t := cs.trees[bits.TrailingZeros32(uint32(mask))]; t != nil && t.Len() > 0 {
+			m.add(t, 0)
+		}
+	}
 	page := ChatPage{Chats: make([]*Chat, 0, min(q.Limit, 64))}
 	for {
 		k, ok := m.pop()
@@ -139,50 +149,100 @@ func (f *FSM) ListChats(account string, q ListQuery) (ChatPage, error) {
 	return page, nil
 }
 
-// listMerge walks the cell trees a filter selects in list order, merging
-// their heads. It is reused through FSM.lists, so that a list allocates
-// nothing but its page: a fresh B-tree iterator costs an allocation, and a
-// wide filter needs one per cell.
-type listMerge struct {
-	its   [numCells]btree.IterG[listKey]
-	heads [numCells]listKey
-	live  [numCells]uint8 // indexes of its with a head, in no order
-	n     int             // live[:n] are live
+// wideActive reports whether a list should walk a cell set's active tree
+// for the active cells of mask: when they are at least four cells and hold
+// at least a quarter of the set's active chats, so that the walk skips at
+// most about three keys per chat it returns. row is the set's counters.
+func wideActive(row *comboRow, mask cellMask, fl ChatFilter) bool {
+	if bits.OnesCount32(uint32(mask&activeMask)) < 4 {
+		return false
+	}
+	selected, ok := comboIndex(StatusActive, fl.ContactType, fl.Source, fl.Unread)
+	return ok && 4*row[selected] >= row.activeChats()
 }
 
-// start positions the merge at the first key after the cursor (or at the
-// first key) of every non-empty tree of cs in mask.
-func (m *listMerge) start(cs *cellSet, mask cellMask, after *Cursor) {
-	m.n = 0
-	var from listKey
-	if after != nil {
-		from = listKey{after.LastActivityAt, after.ID}
+// listMerge walks trees in list order (newest first, so backwards: the
+// trees are oldest first), merging their heads. Cell trees yield every key;
+// an active tree yields the keys of the cells in its filter. It is reused
+// through FSM.lists, so that a list allocates nothing but its page: a fresh
+// B-tree iterator costs an allocation, and a wide filter needs several.
+type listMerge struct {
+	its    [numCells + 1]btree.IterG[listKey]
+	filter [numCells + 1]cellMask // 0 for a cell tree
+	heads  [numCells + 1]listKey  // each live source's next key, in list-key form
+	live   [numCells + 1]uint8    // indexes of the sources with a head, in no order
+	n      int                    // live[:n] are live
+	added  int                    // sources added
+	after  *Cursor
+}
+
+func (m *listMerge) reset(after *Cursor) {
+	m.n, m.added, m.after = 0, 0, after
+}
+
+// add positions a walk of t at its newest key older than the cursor (or at
+// its newest key). filter is 0 for a cell tree, or the cells wanted of an
+// active tree.
+func (m *listMerge) add(t *btree.BTreeG[listKey], filter cellMask) {
+	j := m.added
+	m.added++
+	it := &m.its[j]
+	it.Init(t, false)
+	m.filter[j] = filter
+	var ok bool
+	if m.after != nil && it.Seek(m.seekKey(filter != 0)) {
+		ok = it.Prev()
+	} else {
+		ok = it.Last()
 	}
-	for ; mask != 0; mask &= mask - 1 {
-		t := cs.trees[bits.TrailingZeros32(uint32(mask))]
-		if t == nil || t.Len() == 0 {
-			continue
+	if m.settle(j, ok) {
+		m.live[m.n] = uint8(j)
+		m.n++
+	}
+}
+
+// seekKey is the smallest key not older than the cursor, in the form of a
+// cell tree or (active) of an active tree.
+func (m *listMerge) seekKey(active bool) listKey {
+	k := listKey{m.after.LastActivityAt, m.after.ID}
+	if !active {
+		return k
+	}
+	// Chat ids are positive and far below 1<<58; a cursor from outside
+	// may hold any id, which must not wrap when shifted.
+	switch {
+	case k.id <= 0:
+		k.id = 0
+	case k.id >= math.MaxInt64>>cellBits:
+		k.id = math.MaxInt64
+	default:
+		k.id <<= cellBits
+	}
+	return k
+}
+
+// settle moves source j back from its current key (ok says it has one) to
+// the first key its filter accepts and makes that its head; it reports
+// whether there is one.
+func (m *listMerge) settle(j int, ok bool) bool {
+	it := &m.its[j]
+	filter := m.filter[j]
+	for ; ok; ok = it.Prev() {
+		k := it.Item()
+		if filter == 0 {
+			m.heads[j] = k
+			return true
 		}
-		// The trees are oldest first: the walk goes backwards from the
-		// last key before the cursor.
-		it := &m.its[m.n]
-		it.Init(t, false)
-		var ok bool
-		if after != nil && it.Seek(from) {
-			ok = it.Prev()
-		} else {
-			ok = it.Last()
-		}
-		if ok {
-			m.heads[m.n] = it.Item()
-			m.live[m.n] = uint8(m.n)
-			m.n++
+		if k, cell := splitActiveKey(k); filter&(1<<cell) != 0 {
+			m.heads[j] = k
+			return true
 		}
 	}
+	return false
 }
 
 // pop returns the next key in list order (the newest head), or false when
-// every tree is exhausted.
+// every source is exhausted.
 func (m *listMerge) pop() (listKey, bool) {
 	if m.n == 0 {
 		return listKey{}, false
@@ -193,11 +253,9 @@ func (m *listMerge) pop() (listKey, bool) {
 			best = i
 		}
 	}
-	j := m.live[best]
+	j := int(m.live[best])
 	k := m.heads[j]
-	if m.its[j].Prev() {
-		m.heads[j] = m.its[j].Item()
-	} else {
+	if !m.settle(j, m.its[j].Prev()) {
 		m.n--
 		m.live[best] = m.live[m.n]
 	}

@@ -150,9 +150,43 @@ func keyOf(c *Chat) listKey { return listKey{c.LastActivityAt, c.ID} }
 // cellSet is one list index partition: a B-tree per cell. Each account has
 // one for all chats and one per assignee (ordinal 0 is "unassigned"); their
 // counters live in account.counts.
+//
+// A set with at least activeIndexMin active chats also keeps all of them in
+// one tree, active, keyed by activeKey: a filter that selects most active
+// chats across many cells (status=active alone merges 16 trees) walks that
+// one tree and skips the few keys of other cells, instead of seeking and
+// merging every cell tree. Closed chats have no such tree: most chats are
+// closed, and the memory would double their index; closed chats are never
+// unread, so a wide closed filter merges at most 8 trees.
 type cellSet struct {
-	gen   uint64
-	trees [numCells]*btree.BTreeG[listKey]
+	gen    uint64
+	trees  [numCells]*btree.BTreeG[listKey]
+	active *btree.BTreeG[listKey] // nil below activeIndexMin active chats
+}
+
+// activeIndexMin is the number of active chats from which a cell set keeps
+// its active tree. Below it, the cell trees are one or two nodes each and
+// merging them costs about what one walk would.
+const activeIndexMin = 128
+
+// Cells of active chats come first: status is the most significant part of
+// the cell index.
+const (
+	numActiveCells = numCells / 2
+	activeMask     = cellMask(1)<<numActiveCells - 1
+	cellBits       = 5 // numCells == 1<<cellBits
+)
+
+// activeKey is k in the active tree: the chat's cell in the low bits of the
+// id, so that a walk can filter by cell without looking at the chat. The
+// order is that of k (ids are unique).
+func activeKey(k listKey, cell int) listKey {
+	return listKey{k.at, k.id<<cellBits | int64(cell)}
+}
+
+// splitActiveKey undoes activeKey.
+func splitActiveKey(k listKey) (listKey, int) {
+	return listKey{k.at, k.id >> cellBits}, int(k.id & (numCells - 1))
 }
 
 func (cs *cellSet) clone(gen uint64) *cellSet {
@@ -161,6 +195,9 @@ func (cs *cellSet) clone(gen uint64) *cellSet {
 		if t != nil {
 			n.trees[i] = t.Copy()
 		}
+	}
+	if cs.active != nil {
+		n.active = cs.active.Copy()
 	}
 	return n
 }
@@ -174,10 +211,40 @@ func (cs *cellSet) insert(cell int, k listKey) {
 	// Load appends when k sorts after the last key and falls back to Set
 	// otherwise.
 	t.Load(k)
+	if cell < numActiveCells && cs.active != nil {
+		cs.active.Load(activeKey(k, cell))
+	}
 }
 
 func (cs *cellSet) remove(cell int, k listKey) {
 	cs.trees[cell].Delete(k)
+	if cell < numActiveCells && cs.active != nil {
+		cs.active.Delete(activeKey(k, cell))
+	}
+}
+
+// indexActive builds the active tree from the active cell trees.
+func (cs *cellSet) indexActive() {
+	var keys []listKey
+	for cell, t := range cs.trees[:numActiveCells] {
+		if t != nil {
+			t.Scan(func(k listKey) bool {
+				keys = append(keys, activeKey(k, cell))
+				return true
+			})
+		}
+	}
+	slices.SortFunc(keys, func(x, y listKey) int {
+		if listLess(x, y) {
+			return -1
+		}
+		return 1 // keys are unique
+	})
+	t := btree.NewBTreeGOptions(listLess, treeOptions)
+	for _, k := range keys {
+		t.Load(k)
+	}
+	cs.active = t
 }
 
 // Counters: every filter a count can ask for is a combination of an exact
@@ -507,8 +574,23 @@ func (a *account) putChat(old, c *Chat) {
 		counts[0].add(c.Status, c.Contact.Type, c.Source, c.Unread, 1)
 		counts[newOrd+1].add(c.Status, c.Contact.Type, c.Source, c.Unread, 1)
 	}
-	a.ownAll().insert(newCell, newKey)
-	a.ownAssignee(newOrd).insert(newCell, newKey)
+	all, mine := a.ownAll(), a.ownAssignee(newOrd)
+	all.insert(newCell, newKey)
+	mine.insert(newCell, newKey)
+	if c.Status == StatusActive {
+		if all.active == nil && a.counts[0].activeChats() >= activeIndexMin {
+			all.indexActive()
+		}
+		if mine.active == nil && a.counts[newOrd+1].activeChats() >= activeIndexMin {
+			mine.indexActive()
+		}
+	}
+}
+
+// activeChats is the number of active chats the row counts.
+func (r *comboRow) activeChats() int32 {
+	i, _ := comboIndex(StatusActive, ContactTypeAny, SourceAny, UnreadAny)
+	return r[i]
 }
 
 // appendEvent adds e at the end of the window and drops the oldest chunk

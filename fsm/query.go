@@ -304,8 +304,10 @@ func (f *FSM) Counts(account string, q CountQuery) (Counts, error) {
 			c.Sources[src-1] = int(all[i])
 		}
 	}
+	// ordNames[o.ord] is o.rec.ID, from a contiguous slice instead of one
+	// record per operator.
 	for i, o := range a.ops {
-		c.Operators[i] = OperatorCount{Operator: o.rec.ID, Count: int(a.counts[o.ord+1][combo])}
+		c.Operators[i] = OperatorCount{Operator: a.ordNames[o.ord], Count: int(a.counts[o.ord+1][combo])}
 	}
 	return c, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sync"
 )
 
@@ -444,19 +445,34 @@ func (r *mpReader) frame(pool *framePool) []byte {
 		r.fail(fmt.Errorf("%w: frame of %d bytes", errSnapshotValue, n))
 		return nil
 	}
-	// The buffer grows with the bytes actually read, so that a corrupt
-	// length on a short stream costs nothing.
 	out := pool.get()
-	for len(out) < n && r.err == nil {
-		if r.pos == r.end && !r.need(1) {
+	buffered := min(n, r.end-r.pos)
+	out = append(out, r.buf[r.pos:r.pos+buffered]...)
+	r.pos += buffered
+	if len(out) == n {
+		return out
+	}
+	if r.r == nil {
+		r.fail(fmt.Errorf("%w: a frame runs past the end of its input", errSnapshotValue))
+		return nil
+	}
+	// The rest is read straight into the frame rather than through the
+	// reader's buffer: a snapshot is mostly frames, and this saves copying
+	// every byte once more. The frame grows with the bytes actually read
+	// (at most doubling), so that a corrupt length on a short stream
+	// costs nothing.
+	for len(out) < n {
+		want := min(n, max(2*len(out), len(out)+frameSize))
+		out = slices.Grow(out, want-len(out))
+		m, err := io.ReadFull(r.r, out[len(out):want])
+		out = out[:len(out)+m]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			r.fail(err)
 			return nil
 		}
-		take := min(n-len(out), r.end-r.pos)
-		out = append(out, r.buf[r.pos:r.pos+take]...)
-		r.pos += take
-	}
-	if r.err != nil {
-		return nil
 	}
 	return out
 }

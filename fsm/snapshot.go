@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/hashicorp/raft"
 	"github.com/tidwall/btree"
@@ -101,9 +102,16 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 func (s *snapshot) Release() {}
 
 // snapshotBudget bounds the encoded accounts that Persist holds before
-// writing them, and the read-ahead of Restore: the price of using every
-// core while the output stays in account order.
+// writing them: the price of using every core while the output stays in
+// account order.
 const snapshotBudget = 256 << 20
+
+// restoreFramesAhead is how many frames (of about frameSize) Restore reads
+// ahead of an account's decoder. Frames are handed over as they are read
+// rather than an account at a time: a restore allocates the whole state,
+// and every megabyte of frames held besides it is heap that must be
+// faulted in and counted by the collector's pacer.
+const restoreFramesAhead = 4
 
 // write writes the snapshot's bytes to out. Accounts are encoded in
 // parallel, each into frames of whole records, and written in id order.
@@ -244,14 +252,6 @@ func (p *pipeline) consumed(i, n int) {
 	p.mu.Lock()
 	p.pending -= n
 	p.next = i + 1
-	p.cond.Broadcast()
-	p.mu.Unlock()
-}
-
-// release returns n bytes to the budget.
-func (p *pipeline) release(n int) {
-	p.mu.Lock()
-	p.pending -= n
 	p.cond.Broadcast()
 	p.mu.Unlock()
 }
@@ -534,11 +534,11 @@ func (f *FSM) readSnapshot(in io.Reader) (st *state, err error) {
 		return nil, fmt.Errorf("%w: header: %v", ErrBadSnapshot, r.err)
 	}
 
-	// Each account's frames are read whole and decoded on a worker, while
-	// this goroutine reads on; accounts join the state in stream order.
+	// Each account is decoded on a worker while this goroutine reads on,
+	// and its frames are handed over as they are read, a few ahead of the
+	// decoder; accounts join the state in stream order.
 	type job struct {
-		frames [][]byte
-		size   int
+		frames chan []byte
 		acc    *accountReader
 		err    error
 		done   chan struct{}
@@ -546,7 +546,6 @@ func (f *FSM) readSnapshot(in io.Reader) (st *state, err error) {
 	var jobs []*job
 	var pool framePool
 	work := make(chan *job)
-	p := newPipeline(0)
 	workers := max(1, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
 	wg.Add(workers)
@@ -554,30 +553,26 @@ func (f *FSM) readSnapshot(in io.Reader) (st *state, err error) {
 		go func() {
 			defer wg.Done()
 			for j := range work {
-				j.acc, j.err = f.decodeAccount(j.frames)
-				for _, fr := range j.frames {
+				j.acc, j.err = f.decodeAccount(j.frames, &pool)
+				// After an error, take the frames the reader still sends.
+				for fr := range j.frames {
 					pool.put(fr)
 				}
-				j.frames = nil
-				p.release(j.size)
 				close(j.done)
 			}
 		}()
 	}
 	var cur *job
-	dispatch := func() {
+	endAccount := func() {
 		if cur != nil {
-			p.mu.Lock()
-			p.pending += cur.size
-			p.mu.Unlock()
-			work <- cur
+			close(cur.frames)
 			cur = nil
 		}
 	}
 	var stopOnce sync.Once
 	stopWorkers := func() {
 		stopOnce.Do(func() {
-			dispatch()
+			endAccount()
 			close(work)
 			wg.Wait()
 		})
@@ -586,7 +581,6 @@ func (f *FSM) readSnapshot(in io.Reader) (st *state, err error) {
 		// The reader guards every length, but a bad snapshot must never
 		// take the node down: any panic becomes an error.
 		if p := recover(); p != nil {
-			cur = nil
 			stopWorkers()
 			st, err = nil, fmt.Errorf("%w: %v", ErrBadSnapshot, p)
 		}
@@ -604,24 +598,19 @@ func (f *FSM) readSnapshot(in io.Reader) (st *state, err error) {
 			n := NodeAddr{ID: r.str(), Raft: r.str(), HTTP: r.str()}
 			st.nodes.Set(n.ID, n)
 		case recAccount:
-			dispatch()
-			// Read ahead only within the budget.
-			p.mu.Lock()
-			for p.pending > snapshotBudget {
-				p.cond.Wait()
-			}
-			p.mu.Unlock()
-			cur = &job{done: make(chan struct{})}
+			endAccount()
+			cur = &job{frames: make(chan []byte, restoreFramesAhead), done: make(chan struct{})}
 			jobs = append(jobs, cur)
+			work <- cur // waits for a free worker
 			fallthrough
 		case recMore:
 			if cur == nil {
 				stopWorkers()
 				return nil, fmt.Errorf("%w: frame outside an account", ErrBadSnapshot)
 			}
-			fr := r.frame(&pool)
-			cur.frames = append(cur.frames, fr)
-			cur.size += len(fr)
+			if fr := r.frame(&pool); r.err == nil {
+				cur.frames <- fr
+			}
 		default:
 			stopWorkers()
 			return nil, fmt.Errorf("%w: unknown record type %d", ErrBadSnapshot, tag)
@@ -657,8 +646,9 @@ func (r *mpReader) rev() uint32 {
 	return uint32(v)
 }
 
-// decodeAccount rebuilds one account from its frames.
-func (f *FSM) decodeAccount(frames [][]byte) (ar *accountReader, err error) {
+// decodeAccount rebuilds one account from its frames, returning each frame
+// to pool once decoded (nothing restored points into a frame).
+func (f *FSM) decodeAccount(frames <-chan []byte, pool *framePool) (ar *accountReader, err error) {
 	defer func() {
 		// Malformed input must be an error, whatever it trips over.
 		if p := recover(); p != nil {
@@ -666,28 +656,45 @@ func (f *FSM) decodeAccount(frames [][]byte) (ar *accountReader, err error) {
 		}
 	}()
 	r := &snapReader{mpReader: &mpReader{}, cfg: &f.cfg}
-	for i, fr := range frames {
+	for fr := range frames {
 		r.resetFrame(fr)
-		if i == 0 {
+		if ar == nil {
 			ar = r.account()
 		}
-		for r.err == nil && !r.done() {
-			tag := uint8(r.uint())
-			if r.err != nil {
-				break
-			}
-			if err := ar.record(tag); err != nil {
-				if !errors.Is(err, ErrBadSnapshot) {
-					err = fmt.Errorf("%w: account %s: %v", ErrBadSnapshot, ar.a.rec.ID, err)
-				}
-				return nil, err
-			}
-		}
-		if r.err != nil {
-			return nil, fmt.Errorf("%w: account %s: %v", ErrBadSnapshot, ar.a.rec.ID, r.err)
+		err := ar.records()
+		pool.put(fr)
+		if err != nil {
+			return nil, err
 		}
 	}
+	if ar == nil {
+		return nil, fmt.Errorf("%w: account without records", ErrBadSnapshot)
+	}
+	// What only the decoding needed is garbage from here on.
+	ar.lastVersion, ar.notifications, ar.scratchNames = nil, nil, nil
+	ar.slabs = restoreSlabs{}
 	return ar, nil
+}
+
+// records reads the records of the current frame.
+func (ar *accountReader) records() error {
+	r := ar.r
+	for r.err == nil && !r.done() {
+		tag := uint8(r.uint())
+		if r.err != nil {
+			break
+		}
+		if err := ar.record(tag); err != nil {
+			if !errors.Is(err, ErrBadSnapshot) {
+				err = fmt.Errorf("%w: account %s: %v", ErrBadSnapshot, ar.a.rec.ID, err)
+			}
+			return err
+		}
+	}
+	if r.err != nil {
+		return fmt.Errorf("%w: account %s: %v", ErrBadSnapshot, ar.a.rec.ID, r.err)
+	}
+	return nil
 }
 
 // snapReader reads the records of a snapshot.
@@ -711,9 +718,87 @@ type accountReader struct {
 	lastVersion []*Chat
 	// notifications by id, so that events share the inbox's records.
 	notifications map[int64]*Notification
-	// texts is scratch space to read a transcript's texts into one string.
-	texts   []byte
-	textEnd []int
+	// scratchNames is scratch space to read a participant list into.
+	scratchNames []string
+	slabs        restoreSlabs
+}
+
+// restoreSlabs hands out an account's restored records from arrays of many
+// (slabs) instead of one allocation each.
+//
+// Why: a restore builds millions of small pointerful objects at once (a
+// chat version per event, transcripts, contacts), and both the allocator
+// and the garbage collector pay per object; the collector runs while the
+// state grows and marks it again on every cycle. A slab is one object of
+// about 8-20 KiB. Records are immutable, so they never need to be freed one
+// by one; the price is that a slab stays alive while any of its records
+// does (see DESIGN.md, Known costs). Slices handed out are capped at their
+// length, so that an append past them (a transcript growing) reallocates
+// instead of writing into a neighbour.
+type restoreSlabs struct {
+	chats    []Chat
+	contacts []Contact
+	strs     []string
+	msgs     []Message
+	names    []string
+
+	notifications []Notification
+}
+
+// Slab lengths: each slab is one allocation of 8-20 KiB.
+const (
+	slabChats    = 64  // 160 B each
+	slabContacts = 256 // 32 B each
+	slabStrings  = 512 // 16 B each
+	slabMessages = 256 // 72 B each
+	slabNames    = 512 // 16 B each
+
+	slabNotifications = 128 // 64 B each
+)
+
+// carve returns n elements from the end of *slab, starting a new slab of
+// size elements when the current one is full. A request larger than a
+// quarter of a slab gets an allocation of its own, so that slabs are never
+// mostly empty.
+func carve[T any](slab *[]T, n, size int) []T {
+	s := *slab
+	if cap(s)-len(s) < n {
+		if n > size/4 {
+			return make([]T, n)
+		}
+		s = make([]T, 0, size)
+	}
+	out := s[len(s) : len(s)+n : len(s)+n]
+	*slab = s[:len(s)+n]
+	return out
+}
+
+func (ar *accountReader) newChat() *Chat {
+	return &carve(&ar.slabs.chats, 1, slabChats)[0]
+}
+
+// text returns b as a string that lives in the account's packed text
+// blocks (see account.keepText). b is only valid until the next read.
+func (ar *accountReader) text(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > textInlineMax {
+		return string(b)
+	}
+	// keepText copies a text of this size, so the string need not outlive
+	// the frame that b points into.
+	return ar.a.keepText(unsafe.String(unsafe.SliceData(b), len(b)))
+}
+
+// optText reads a string or nil, as mpReader.optStr, into slabs.
+func (ar *accountReader) optText() *string {
+	if ar.r.isNil() {
+		return nil
+	}
+	p := &carve(&ar.slabs.strs, 1, slabStrings)[0]
+	*p = ar.text(ar.r.rawStr())
+	return p
 }
 
 // op reads an operator id written as its ordinal.
@@ -726,15 +811,24 @@ func (ar *accountReader) op() string {
 	return ar.a.ordNames[ord]
 }
 
-func (ar *accountReader) ops() []string {
+// participants reads a participant list. Versions of a chat mostly have
+// the same participants, and lists are replaced, never modified, so a list
+// equal to prev's is shared rather than allocated again.
+func (ar *accountReader) participants(prev *Chat) []string {
 	n := ar.r.arr()
 	if n == 0 {
 		return nil
 	}
-	out := make([]string, 0, min(n, 64))
+	names := ar.scratchNames[:0]
 	for i := 0; i < n && ar.r.err == nil; i++ {
-		out = append(out, ar.op())
+		names = append(names, ar.op())
 	}
+	ar.scratchNames = names
+	if prev != nil && slices.Equal(prev.Participants, names) {
+		return prev.Participants
+	}
+	out := carve(&ar.slabs.names, len(names), slabNames)
+	copy(out, names)
 	return out
 }
 
@@ -828,39 +922,50 @@ func (ar *accountReader) record(tag uint8) error {
 		}
 	case recEvent:
 		typ := EventType(r.byteValue())
-		e := newEventRec(typ, Millis(r.int()), nil, nil, nil)
-		var err error
-		if e.before, err = ar.chatRef(); err != nil {
+		at := Millis(r.int())
+		before, err := ar.chatRef()
+		if err != nil {
 			return err
 		}
-		if e.chat, err = ar.chatRef(); err != nil {
+		chat, err := ar.chatRef()
+		if err != nil {
 			return err
 		}
+		var ref any
 		switch uint8(r.uint()) {
 		case refNone:
 		case refMessage:
 			seq := r.int()
-			if e.chat == nil || seq < 1 || seq > int64(len(e.chat.transcript)) {
+			if chat == nil || seq < 1 || seq > int64(len(chat.transcript)) {
 				return fmt.Errorf("%w: event message %d out of range", ErrBadSnapshot, seq)
 			}
-			e.ref = &e.chat.transcript[seq-1]
+			ref = &chat.transcript[seq-1]
 		case refOperator:
-			e.ref = ar.operator()
+			ref = ar.operator()
 		case refNotification:
-			n := &Notification{ID: r.int(), Type: NotificationType(r.uint()), Recipient: ar.op(), ChatID: r.int(), Operator: ar.op(), At: Millis(r.int())}
-			if shared, ok := ar.notifications[n.ID]; ok && *shared == *n {
-				n = shared
+			n := Notification{ID: r.int(), Type: NotificationType(r.uint()), Recipient: ar.op(), ChatID: r.int(), Operator: ar.op(), At: Millis(r.int())}
+			if shared, ok := ar.notifications[n.ID]; ok && *shared == n {
+				ref = shared
+			} else {
+				p := &carve(&ar.slabs.notifications, 1, slabNotifications)[0]
+				p.ID, p.Type, p.ChatID, p.At = n.ID, n.Type, n.ChatID, n.At
+				p.Recipient, p.Operator = n.Recipient, n.Operator
+				ref = p
 			}
-			e.ref = n
 		case refRemoved:
-			e.ref = ar.op()
+			ref = ar.op()
 		default:
 			return fmt.Errorf("%w: unknown event record kind", ErrBadSnapshot)
 		}
 		if a.lastSeq >= ar.wantLastSeq {
 			return fmt.Errorf("%w: more events than the account's counter", ErrBadSnapshot)
 		}
-		a.restoreEvent(e, ar.wantLastSeq)
+		// Stored field by field: copying a whole record into the heap
+		// makes the write barrier walk its pointer bitmap while the
+		// collector runs, which it does for much of a large restore.
+		e := a.restoreEvent(ar.wantLastSeq)
+		e.typeAt = newEventRec(typ, at, nil, nil, nil).typeAt
+		e.before, e.chat, e.ref = before, chat, ref
 	case recIdem:
 		e := &idemEntry{key: r.str(), fingerprint: r.bytes(), at: Millis(r.int())}
 		if err := ar.result(&e.result); err != nil {
@@ -883,11 +988,20 @@ func (ar *accountReader) record(tag uint8) error {
 
 func (ar *accountReader) chat() (*Chat, error) {
 	r := ar.r
-	c := &Chat{ID: r.int(), rev: r.rev(), Source: Source(r.uint())}
-	ct := &Contact{Type: ContactType(r.uint()), ID: r.optStr(), Name: r.optStr(), Email: r.optStr()}
+	// Slab records are zero and filled in field by field (see
+	// restoreEvent's caller for why).
+	c := ar.newChat()
+	c.ID = r.int()
+	c.rev = r.rev()
+	c.Source = Source(r.uint())
+	ct := &carve(&ar.slabs.contacts, 1, slabContacts)[0]
+	ct.Type = ContactType(r.uint())
+	ct.ID = ar.optText()
+	ct.Name = ar.optText()
+	ct.Email = ar.optText()
 	c.Contact = ct
 	c.CreatedAt = Millis(r.int())
-	lastSeq, n := ar.versionFields(c)
+	lastSeq, n := ar.versionFields(c, nil)
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -900,28 +1014,21 @@ func (ar *accountReader) chat() (*Chat, error) {
 	if n > int64(r.end-r.pos)/6 {
 		return nil, fmt.Errorf("%w: chat %d: %d transcript entries in %d bytes", ErrBadSnapshot, c.ID, n, r.end-r.pos)
 	}
-	// The texts of a transcript go into one string, sliced per message:
-	// one allocation per chat instead of one per message.
-	c.transcript = make([]Message, n)
-	ar.texts, ar.textEnd = ar.texts[:0], ar.textEnd[:0]
+	if n > 0 {
+		c.transcript = carve(&ar.slabs.msgs, int(n), slabMessages)
+	}
 	for i := range c.transcript {
 		m := &c.transcript[i]
 		m.Seq = int64(i) + 1
 		m.AuthorType = AuthorType(r.uint())
 		m.AuthorID = ar.op()
-		ar.texts = append(ar.texts, r.rawStr()...)
-		ar.textEnd = append(ar.textEnd, len(ar.texts))
+		m.Text = ar.text(r.rawStr())
 		m.Event = SystemEvent(r.uint())
 		m.Operator = ar.op()
 		m.At = Millis(r.int())
 	}
 	if r.err != nil {
 		return nil, r.err
-	}
-	all, start := string(ar.texts), 0
-	for i, end := range ar.textEnd {
-		c.transcript[i].Text = all[start:end]
-		start = end
 	}
 	if lastSeq > 0 {
 		c.LastMessage = &c.transcript[lastSeq-1]
@@ -930,13 +1037,14 @@ func (ar *accountReader) chat() (*Chat, error) {
 }
 
 // versionFields reads what snapWriter.versionFields wrote into c and
-// returns the last message's seq and the transcript length.
-func (ar *accountReader) versionFields(c *Chat) (lastSeq, n int64) {
+// returns the last message's seq and the transcript length. prev is a
+// version of the same chat whose participant list c may share, or nil.
+func (ar *accountReader) versionFields(c, prev *Chat) (lastSeq, n int64) {
 	r := ar.r
 	c.Status = Status(r.uint())
 	c.Unread = r.bool()
 	c.Assignee = ar.op()
-	c.Participants = ar.ops()
+	c.Participants = ar.participants(prev)
 	c.LastActivityAt = Millis(r.int())
 	c.WaitingSince = Millis(r.int())
 	c.FirstReplyAt = Millis(r.int())
@@ -974,8 +1082,13 @@ func (ar *accountReader) chatRef() (*Chat, error) {
 		}
 		return nil, fmt.Errorf("%w: reference to unwritten chat %d version %d", ErrBadSnapshot, id, rev)
 	}
-	v := &Chat{ID: id, rev: rev, Source: cur.Source, Contact: cur.Contact, CreatedAt: cur.CreatedAt}
-	lastSeq, n := ar.versionFields(v)
+	prev := ar.lastVersion[id-1]
+	if prev == nil {
+		prev = cur
+	}
+	v := ar.newChat()
+	v.ID, v.rev, v.Source, v.Contact, v.CreatedAt = id, rev, cur.Source, cur.Contact, cur.CreatedAt
+	lastSeq, n := ar.versionFields(v, prev)
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -1050,9 +1163,9 @@ func (ar *accountReader) finish(st *state) error {
 	return err
 }
 
-// restoreEvent appends a restored event; chunk boundaries follow seq as
-// appendEvent lays them out.
-func (a *account) restoreEvent(e eventRec, lastSeq int64) {
+// restoreEvent appends a zero event and returns it to be filled in; chunk
+// boundaries follow seq as appendEvent lays them out.
+func (a *account) restoreEvent(lastSeq int64) *eventRec {
 	a.lastSeq++
 	off := a.lastSeq - a.firstSeq
 	if off%eventChunkSize == 0 {
@@ -1061,5 +1174,8 @@ func (a *account) restoreEvent(e eventRec, lastSeq int64) {
 		a.eventChunks = append(a.eventChunks, make([]eventRec, 0, min(eventChunkSize, lastSeq-a.lastSeq+1)))
 	}
 	n := len(a.eventChunks) - 1
-	a.eventChunks[n] = append(a.eventChunks[n], e)
+	chunk := a.eventChunks[n]
+	chunk = chunk[:len(chunk)+1]
+	a.eventChunks[n] = chunk
+	return &chunk[len(chunk)-1]
 }

@@ -73,12 +73,24 @@
 // requests that can be delivered twice safely: reads, and writes with an
 // Idempotency-Key.
 //
+// A Client keeps up to 128 finished responses, each with its body buffer
+// (up to 256 KB), for its next calls, so that reading a page does not
+// allocate and clear a buffer for it each time.
+//
 // # Encodings
 //
 // Config.Encoding picks JSON (the default) or MessagePack for bodies;
-// MessagePack is smaller and cheaper to decode. Times are time.Time in
-// UTC, parsed from the API's RFC 3339 strings in both encodings; fields
-// the API may send as null are pointers. JSON request bodies are written
+// MessagePack is smaller and far cheaper to decode: the client reads the
+// records of MessagePack answers (chats, pages, transcripts, inboxes,
+// counts, operators, accounts) with its own reader, without reflection,
+// in a few allocations per answer (a 50-chat page: 6 allocations and
+// about 7 times less CPU than encoding/json reading the same page in
+// JSON). The records of one such answer share memory: their strings, and
+// the targets of their pointers, are cut from a few chunks of a few
+// kilobytes each, which stay alive while any of them is kept. Times are
+// time.Time in UTC, parsed from the API's RFC 3339 strings in both
+// encodings; fields the API may send as null are pointers. Members the
+// client does not know are skipped, in both encodings. JSON request bodies are written
 // by the client so that text that is not valid UTF-8 reaches the server
 // unchanged and gets its 400 bad_request, as in MessagePack, instead of
 // being silently altered.
@@ -94,4 +106,9 @@
 // alternates the two op by op so that noise falls on both alike:
 //
 //	go test -run '^$' -bench Overhead -benchtime 20000x -count 3 ./client/
+//
+// Decoding a 50-chat list page as the server writes it, and the whole
+// call for one against an in-process node, with their allocations:
+//
+//	go test -run '^$' -bench 'DecodeChatPage|ListChats' -benchmem ./client/
 package client

@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/json"
+	"net/url"
 	"reflect"
 	"testing"
 	"time"
@@ -200,6 +201,15 @@ func TestDecodeChatPageRoundTrip(t *testing.T) {
 	for n := range len(body) {
 		if err := decodeMsgpack(body[:n], new(ChatPage)); err == nil {
 			t.Fatalf("a page cut to %d of %d bytes decoded without an error", n, len(body))
+		}
+	}
+}
+
+// Query values are escaped as url.QueryEscape escapes them.
+func TestAppendQueryEscaped(t *testing.T) {
+	for _, v := range []string{"", "ann", "op-007_x.y~z", "a b", "a+b&c=d", "ü", "100%", "A/Z?"} {
+		if got, want := string(appendQueryEscaped([]byte("x="), v)), "x="+url.QueryEscape(v); got != want {
+			t.Errorf("%q: got %q, want %q", v, got, want)
 		}
 	}
 }

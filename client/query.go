@@ -11,7 +11,10 @@ type query struct {
 	started bool
 }
 
-func newQuery(path string) query { return query{b: []byte(path)} }
+// newQuery starts a query on path, with room for a few parameters.
+func newQuery(path string) query {
+	return query{b: append(make([]byte, 0, len(path)+128), path...)}
+}
 
 func (q *query) sep() {
 	if q.started {
@@ -26,7 +29,19 @@ func (q *query) add(name, value string) {
 	q.sep()
 	q.b = append(q.b, name...)
 	q.b = append(q.b, '=')
-	q.b = append(q.b, url.QueryEscape(value)...)
+	q.b = appendQueryEscaped(q.b, value)
+}
+
+// appendQueryEscaped appends url.QueryEscape(v), without the allocation
+// for values that need no escaping (ids and the API's enumerations).
+func appendQueryEscaped(b []byte, v string) []byte {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '_' || c == '.' || c == '~') {
+			return append(b, url.QueryEscape(v)...)
+		}
+	}
+	return append(b, v...)
 }
 
 // addOpt adds name=value when value is not empty.

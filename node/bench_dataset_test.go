@@ -3,11 +3,14 @@ package node
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	runtimemetrics "runtime/metrics"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -70,6 +73,8 @@ func datasetConfig(dir, raftAddr string) Config {
 	// default 1s would dominate restart-to-ready, so the benchmark uses
 	// what a single-node deployment would.
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
+	// As chatstated runs a node (cmd/chatstated sets the same).
+	cfg.RestoreGCPercent = 400
 	if os.Getenv("CHATSTATE_BENCH_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
@@ -203,6 +208,85 @@ func buildDatasetFixtureIn(dir string) (*datasetFixture, error) {
 	return fx, nil
 }
 
+// schedLatencies is a delta of the runtime's /sched/latencies:seconds
+// histogram: how long goroutines waited, runnable, for a processor.
+type schedLatencies struct {
+	buckets []float64 // boundaries, as runtime/metrics gives them
+	counts  []uint64
+}
+
+func readSchedLatencies() schedLatencies {
+	sample := []runtimemetrics.Sample{{Name: "/sched/latencies:seconds"}}
+	runtimemetrics.Read(sample)
+	h := sample[0].Value.Float64Histogram()
+	return schedLatencies{buckets: h.Buckets, counts: slices.Clone(h.Counts)}
+}
+
+func (s schedLatencies) minus(before schedLatencies) schedLatencies {
+	out := schedLatencies{buckets: s.buckets, counts: slices.Clone(s.counts)}
+	for i := range out.counts {
+		out.counts[i] -= before.counts[i]
+	}
+	return out
+}
+
+func (s *schedLatencies) add(d schedLatencies) {
+	if s.counts == nil {
+		s.buckets, s.counts = d.buckets, make([]uint64, len(d.counts))
+	}
+	for i, c := range d.counts {
+		s.counts[i] += c
+	}
+}
+
+// percentile returns the upper bound of the bucket holding quantile q.
+func (s schedLatencies) percentile(q float64) time.Duration {
+	var total uint64
+	for _, c := range s.counts {
+		total += c
+	}
+	var seen uint64
+	for i, c := range s.counts {
+		seen += c
+		if total > 0 && float64(seen) >= q*float64(total) {
+			return time.Duration(s.buckets[i+1] * float64(time.Second))
+		}
+	}
+	return 0
+}
+
+// copyFixture copies the fixture's files into a new directory beside it.
+func copyFixture(from string) (string, error) {
+	to, err := os.MkdirTemp(filepath.Dir(from), filepath.Base(from)+"-copy-")
+	if err != nil {
+		return "", err
+	}
+	for _, name := range []string{"raft.db", "snapshots.db"} {
+		if err := copyFile(filepath.Join(from, name), filepath.Join(to, name)); err != nil {
+			os.RemoveAll(to)
+			return "", err
+		}
+	}
+	return to, nil
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
 func checkApply(f raft.ApplyFuture) error {
 	if err := f.Error(); err != nil {
 		return err
@@ -257,7 +341,17 @@ func BenchmarkDatasetRestartToReady(b *testing.B) {
 // the whole state persists. Target: p99 during <= 2x p99 without.
 func BenchmarkDatasetWriteDuringSnapshot(b *testing.B) {
 	fx := datasetFixtureFor(b)
-	n, err := Open(datasetConfig(fx.dir, fx.raftAddr))
+	// The writes and the snapshot change the directory: a kept fixture is
+	// copied first, so that every run starts from the same one.
+	dir := fx.dir
+	if fx.keep {
+		var err error
+		if dir, err = copyFixture(fx.dir); err != nil {
+			b.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+	}
+	n, err := Open(datasetConfig(dir, fx.raftAddr))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -308,6 +402,7 @@ func BenchmarkDatasetWriteDuringSnapshot(b *testing.B) {
 	var quiet, snap latencies
 	var snapTime time.Duration
 	var quietGC, snapGC uint32
+	var quietSched, snapSched schedLatencies
 	gcs := func() uint32 {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
@@ -317,11 +412,12 @@ func BenchmarkDatasetWriteDuringSnapshot(b *testing.B) {
 		// Quiet first: after a snapshot, Raft compacts the log and the
 		// collector frees the old log entries, which is part of the
 		// snapshot's cost, not of a quiet period.
-		gc := gcs()
+		gc, sched := gcs(), readSchedLatencies()
 		l, _ := during(func() { time.Sleep(10 * time.Second) })
 		quiet = append(quiet, l...)
 		quietGC += gcs() - gc
-		gc = gcs()
+		quietSched.add(readSchedLatencies().minus(sched))
+		gc, sched = gcs(), readSchedLatencies()
 		var took time.Duration
 		l, took = during(func() {
 			if _, err := n.Snapshot(); err != nil {
@@ -331,7 +427,12 @@ func BenchmarkDatasetWriteDuringSnapshot(b *testing.B) {
 		snap = append(snap, l...)
 		snapTime += took
 		snapGC += gcs() - gc
+		snapSched.add(readSchedLatencies().minus(sched))
 	}
+	// How long runnable goroutines waited for a processor: the write path
+	// is a chain of goroutine hand-offs, each of which waits this long.
+	b.ReportMetric(us(quietSched.percentile(0.99)), "quiet_sched_p99_us")
+	b.ReportMetric(us(snapSched.percentile(0.99)), "snapshot_sched_p99_us")
 	// Collections are a suspect for the tail: the heap holds the whole
 	// state, and every cycle marks it.
 	b.ReportMetric(float64(quietGC)/10, "quiet_gc/s")

@@ -69,8 +69,11 @@ type Config struct {
 	// (debug.SetGCPercent) while a snapshot is restored, at startup or when
 	// the leader sends one. A restore allocates the whole state at once,
 	// and at the default of 100 most of its CPU goes to marking a heap that
-	// is still growing; 400 roughly halves a 1,000,000-chat restore. It is
-	// a process-wide setting, so it is off unless the program opts in.
+	// is still growing; 400 roughly halves a 1,000,000-chat restore. At
+	// startup it lasts until the log found on disk is applied too (at most
+	// 30 s after Open), so that the first full collection of the restored
+	// heap runs after the replay rather than during it. It is a
+	// process-wide setting, so it is off unless the program opts in.
 	RestoreGCPercent int
 
 	// FSM is the state machine's retention; every node of a cluster must

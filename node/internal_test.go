@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	runtimemetrics "runtime/metrics"
 	"testing"
 	"time"
 
+	"github.com/chatstate/chatstate/fsm"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 )
@@ -111,5 +113,97 @@ func TestChunkedCompaction(t *testing.T) {
 	}
 	if last, _ := store.LastIndex(); last != 989 {
 		t.Fatalf("last %d after deleting the tail", last)
+	}
+}
+
+// gcPercent reads the collector's current target.
+func gcPercent() int64 {
+	sample := []runtimemetrics.Sample{{Name: "/gc/gogc:percent"}}
+	runtimemetrics.Read(sample)
+	return int64(sample[0].Value.Uint64())
+}
+
+// TestGCRelaxerNests: overlapping holders (a restore during a node's
+// start) keep the relaxed target until the last releases it, and then
+// the target is what it was before the first.
+func TestGCRelaxerNests(t *testing.T) {
+	before := gcPercent()
+	g := &gcRelaxer{percent: int(before) + 150}
+	g.hold()
+	g.hold()
+	if got := gcPercent(); got != before+150 {
+		t.Fatalf("held: GC percent %d, want %d", got, before+150)
+	}
+	g.release()
+	if got := gcPercent(); got != before+150 {
+		t.Fatalf("one of two released: GC percent %d, want %d", got, before+150)
+	}
+	g.release()
+	if got := gcPercent(); got != before {
+		t.Fatalf("released: GC percent %d, want %d", got, before)
+	}
+	off := &gcRelaxer{}
+	off.hold()
+	if got := gcPercent(); got != before {
+		t.Fatalf("percent 0 held: GC percent %d, want %d", got, before)
+	}
+	off.release()
+}
+
+// TestRestartRelaxesGCUntilReplayed: a node that restarts from a snapshot
+// and a log after it sets the collector back once it has replayed the log.
+func TestRestartRelaxesGCUntilReplayed(t *testing.T) {
+	before := gcPercent()
+	cfg := DefaultConfig()
+	cfg.ID, cfg.Dir, cfg.RaftAddr, cfg.Bootstrap = "n1", t.TempDir(), "127.0.0.1:0", true
+	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
+	cfg.RestoreGCPercent = int(before) + 300
+	propose := func(n *Node, i int) {
+		t.Helper()
+		cmd := &fsm.UpsertAccount{Header: fsm.Header{Account: fmt.Sprint("a", i), Time: 1}, Name: "x"}
+		if _, _, err := n.Propose(context.Background(), cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := n.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		propose(n, i)
+	}
+	if _, err := n.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		propose(n, 5+i)
+	}
+	cfg.RaftAddr = n.RaftAddr()
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	n, err = Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if _, err := n.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for gcPercent() != before {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("GC percent still %d after the replay, want %d back", gcPercent(), before)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if len(n.FSM().Accounts()) != 10 {
+		t.Fatalf("%d accounts after the restart, want 10", len(n.FSM().Accounts()))
 	}
 }

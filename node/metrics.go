@@ -4,6 +4,7 @@ import (
 	"io"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -140,15 +141,48 @@ func stateName(s raft.RaftState) string {
 // collector (Config.RestoreGCPercent).
 type timedFSM struct {
 	*fsm.FSM
-	metrics          *metrics
-	restoreGCPercent int
+	metrics *metrics
+	gc      *gcRelaxer
 }
 
 func (t timedFSM) Restore(rc io.ReadCloser) error {
-	if t.restoreGCPercent > 0 {
-		defer debug.SetGCPercent(debug.SetGCPercent(t.restoreGCPercent))
-	}
+	t.gc.hold()
+	defer t.gc.release()
 	return t.FSM.Restore(rc)
+}
+
+// gcRelaxer sets the garbage collector's target (debug.SetGCPercent) to
+// percent while anything holds it, and back to what it was when the last
+// holder releases it: a restore, and the start of a node that replays its
+// log after one, may overlap. With percent <= 0 it does nothing.
+type gcRelaxer struct {
+	percent int
+	mu      sync.Mutex
+	holds   int
+	prev    int
+}
+
+func (g *gcRelaxer) hold() {
+	if g.percent <= 0 {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.holds == 0 {
+		g.prev = debug.SetGCPercent(g.percent)
+	}
+	g.holds++
+}
+
+func (g *gcRelaxer) release() {
+	if g.percent <= 0 {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.holds--; g.holds == 0 {
+		debug.SetGCPercent(g.prev)
+	}
 }
 
 func (t timedFSM) Snapshot() (raft.FSMSnapshot, error) {

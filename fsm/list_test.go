@@ -211,6 +211,18 @@ func checkListsAndCountsPaged(t *testing.T, h *harness, ops []string, limits []i
 					if fmt.Sprint(got) != fmt.Sprint(want) {
 						t.Fatalf("counts %+v:\n got %+v\nwant %+v", q, got, want)
 					}
+					// CountsInto overwrites whatever the slice held.
+					dirty := make([]fsm.OperatorCount, len(current), len(current)+1)
+					for i := range dirty {
+						dirty[i] = fsm.OperatorCount{Operator: "stale", Count: -1}
+					}
+					into, err := h.f.CountsInto(h.acct, q, dirty)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if fmt.Sprint(into) != fmt.Sprint(want) || len(into.Operators) > 0 && &into.Operators[0] != &dirty[0] {
+						t.Fatalf("counts into a used slice %+v:\n got %+v\nwant %+v", q, into, want)
+					}
 				}
 			}
 		}

@@ -266,6 +266,14 @@ func (m *listMerge) pop() (listKey, bool) {
 // figure is one counter of the combination the query selects (see
 // comboRow), so the cost is one load per operator.
 func (f *FSM) Counts(account string, q CountQuery) (Counts, error) {
+	return f.CountsInto(account, q, nil)
+}
+
+// CountsInto is Counts with the operators' counts stored in ops[:0],
+// grown only if it is too short: a caller that is done with an earlier
+// result (rendered it, say) passes its Operators back and counts without
+// allocating. Each call overwrites ops.
+func (f *FSM) CountsInto(account string, q CountQuery, ops []OperatorCount) (Counts, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	a, err := f.st.account(account)
@@ -276,7 +284,10 @@ func (f *FSM) Counts(account string, q CountQuery) (Counts, error) {
 	if status == StatusAny {
 		status = StatusActive
 	}
-	c := Counts{Status: status, Operators: make([]OperatorCount, len(a.ops))}
+	if ops == nil || cap(ops) < len(a.ops) {
+		ops = make([]OperatorCount, len(a.ops))
+	}
+	c := Counts{Status: status, Operators: ops[:len(a.ops)]}
 	combo, ok := comboIndex(status, q.ContactType, q.Source, q.Unread)
 	if !ok {
 		// A value out of range matches no chat.

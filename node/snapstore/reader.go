@@ -63,7 +63,8 @@ func newReader(s *Store, rec *record) *reader {
 	return r
 }
 
-// Read reads the snapshot's data. Every byte it returns was verified: with
+// Read reads the snapshot's data (ErrClosed once the store is closed). Every
+// byte it returns was verified: with
 // its chunk's CRC-64 (or, for a snapshot without chunk CRCs, by Open's
 // pass over the whole data). At the end it returns io.EOF if the whole
 // data matches the recorded CRC-64 and size; on damage it returns
@@ -72,6 +73,10 @@ func newReader(s *Store, rec *record) *reader {
 func (r *reader) Read(p []byte) (int, error) {
 	if r.closed {
 		return 0, fmt.Errorf("snapstore: read snapshot %s: %w", r.rec.Meta.ID, ErrReaderClosed)
+	}
+	if r.store.closed.Load() {
+		// Chunks loaded ahead are not handed out after the store closed.
+		return 0, fmt.Errorf("snapstore: read snapshot %s: %w", r.rec.Meta.ID, ErrClosed)
 	}
 	for r.off == len(r.chunk) {
 		if r.end != nil {

@@ -63,10 +63,9 @@ func newReader(s *Store, rec *record) *reader {
 	return r
 }
 
-// Read reads the snapshot's data (ErrClosed once the store is closed). Every
-// byte it returns was verified: with
-// its chunk's CRC-64 (or, for a snapshot without chunk CRCs, by Open's
-// pass over the whole data). At the end it returns io.EOF if the whole
+// Read reads the snapshot's data (ErrClosed once the store is closed).
+// Every byte it returns was verified: with its chunk's CRC-64 (or, for a
+// snapshot without chunk CRCs, by Open's pass over the whole data). At the end it returns io.EOF if the whole
 // data matches the recorded CRC-64 and size; on damage it returns
 // ErrChecksumMismatch (or ErrCorrupt for a missing chunk) instead of the
 // damaged chunk's bytes.

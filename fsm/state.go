@@ -556,7 +556,10 @@ func (a *account) putChat(old, c *Chat) {
 	newOrd := a.ordinal(c.Assignee)
 	if old != nil {
 		oldKey, oldCell := keyOf(old), cellOf(old)
-		oldOrd := a.ords[old.Assignee]
+		oldOrd := newOrd
+		if old.Assignee != c.Assignee {
+			oldOrd = a.ords[old.Assignee]
+		}
 		if oldKey == newKey && oldCell == newCell && oldOrd == newOrd {
 			return
 		}

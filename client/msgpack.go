@@ -18,7 +18,7 @@ import (
 // fails instead of allocating what its headers claim.
 //
 // Allocation. The reader reads the body in place and copies only the
-// string values out of it, into shared chunks (see text); the API's
+// string values out of it, into shared chunks (see textOf); the API's
 // enumerations (status, source, types) become the package's constants
 // without a copy. The targets of optional fields (*string, *time.Time,
 // *Message) and participant lists also come from chunks shared by the
@@ -36,7 +36,7 @@ type msgpackReader struct {
 	strs     []string
 	times    []time.Time
 	messages []Message
-	// text holds the string values copied out of the body; see text.
+	// text holds the string values copied out of the body; see textOf.
 	text strings.Builder
 
 	// The date of the last time parsed and its day number: the times of

@@ -60,13 +60,17 @@ bench-failover: ## Time to recover after a leader SIGKILL: 20 kills on a local t
 	$(GO) test -run '^$$' -bench BenchmarkFailover -benchtime 20x -timeout 30m ./cluster/
 
 .PHONY: fuzz
-fuzz: ## Fuzz every decoder (commands, HTTP requests, JSON parser, SSE) for 20 seconds each
+fuzz: ## Fuzz every decoder and encoder (commands, snapshots, HTTP requests, JSON, MessagePack, SSE) for 20 seconds each
 	$(GO) test -run '^$$' -fuzz FuzzDecodeCommand -fuzztime 20s ./fsm/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRequest -fuzztime 20s ./httpapi/
 	$(GO) test -run '^$$' -fuzz FuzzParseJSON -fuzztime 20s ./httpapi/
 	$(GO) test -run '^$$' -fuzz FuzzRestore -fuzztime 20s ./fsm/
 	$(GO) test -run '^$$' -fuzz FuzzSSEParser -fuzztime 20s ./client/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeMsgpack -fuzztime 20s ./client/
+	$(GO) test -run '^$$' -fuzz FuzzParseTime -fuzztime 20s ./client/
+	$(GO) test -run '^$$' -fuzz FuzzAppendJSONString -fuzztime 20s ./client/
+	$(GO) test -run '^$$' -fuzz FuzzAppendJSONString -fuzztime 20s ./httpapi/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime 20s ./node/snapstore/
 
 .PHONY: fmt
 fmt: ## Format the code

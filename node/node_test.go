@@ -1,7 +1,13 @@
 package node_test
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/chatstate/chatstate/node"
 )
 
 func TestBootstrapProposeRestart(t *testing.T) {
@@ -28,5 +34,75 @@ func TestBootstrapProposeRestart(t *testing.T) {
 	}
 	if got := accountName(t, n2, "acme"); got != "Acme" {
 		t.Fatalf("after restart: name %q", got)
+	}
+}
+
+// TestSecondOpenOfADirectoryFails: a directory in use is refused, and the
+// refused Open leaves nothing open: once the first node closes, the
+// directory opens again.
+func TestSecondOpenOfADirectoryFails(t *testing.T) {
+	cfg := fastConfig(t, "n1", t.TempDir(), true)
+	n, err := node.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLeader(t, n)
+	if second, err := node.Open(cfg); err == nil {
+		second.Close()
+		t.Fatal("a second Open of a directory in use succeeded")
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitLeader(t, openNode(t, cfg))
+}
+
+// TestRestartRefusesADamagedSnapshot: a node whose only snapshot was
+// damaged on disk refuses to start rather than load wrong state (the
+// snapshot store verifies every chunk as the restore reads it).
+func TestRestartRefusesADamagedSnapshot(t *testing.T) {
+	cfg := fastConfig(t, "n1", t.TempDir(), true)
+	n, err := node.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLeader(t, n)
+	for i := range 50 {
+		mustPropose(t, n, upsertAccount(fmtID("acct-", i), strings.Repeat("name ", 20)))
+	}
+	var backup bytes.Buffer // the only snapshot, taken by Backup
+	if err := n.Backup(&backup); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	path := filepath.Join(cfg.Dir, "snapshots.db")
+	file, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := backup.Bytes()
+	needle := data[len(data)/2 : len(data)/2+64]
+	damaged := 0
+	for from := 0; ; damaged++ { // stale copies in free pages too
+		at := bytes.Index(file[from:], needle)
+		if at < 0 {
+			break
+		}
+		file[from+at+10] ^= 0x01
+		from += at + len(needle)
+	}
+	if damaged == 0 {
+		t.Fatal("the snapshot's bytes are not in snapshots.db")
+	}
+	if err := os.WriteFile(path, file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	if n, err := node.Open(cfg); err == nil {
+		n.Close()
+		t.Fatal("a node started from a damaged snapshot")
 	}
 }

@@ -48,6 +48,10 @@ type Config struct {
 	Registry *prometheus.Registry
 	// ServerName is the Server header.
 	ServerName string
+	// ChatRenderCache is the number of rendered chat versions kept per
+	// encoding for reads (lists and single chats); 0 turns the cache off.
+	// A rendered chat is about half a kilobyte.
+	ChatRenderCache int
 }
 
 // DefaultConfig returns the API's documented limits.
@@ -67,6 +71,7 @@ func DefaultConfig() Config {
 		WriteTimeout:     30 * time.Second,
 		SSEPingInterval:  15 * time.Second,
 		ServerName:       "chatstate",
+		ChatRenderCache:  16384,
 	}
 }
 
@@ -87,6 +92,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: ApplyTimeout must be positive", ErrInvalidConfig)
 	case c.DefaultWait < 0 || c.MaxWait < c.DefaultWait:
 		return fmt.Errorf("%w: need 0 <= DefaultWait <= MaxWait", ErrInvalidConfig)
+	case c.ChatRenderCache < 0:
+		return fmt.Errorf("%w: ChatRenderCache must be 0 (off) or more", ErrInvalidConfig)
 	case c.SSEPingInterval <= 0:
 		return fmt.Errorf("%w: SSEPingInterval must be positive", ErrInvalidConfig)
 	}

@@ -13,7 +13,10 @@
 // The package does not import the node: it defines Backend, the small
 // interface it needs, and cmd/chatstated adapts the node to it. Reads come
 // straight from the state machine's applied state (fsm.FSM) after the
-// consistency check the request asked for.
+// consistency check the request asked for. Chat versions are immutable, so
+// reads keep the rendered bytes of recently read versions in a bounded,
+// lock-free cache (Config.ChatRenderCache): the first pages of the lists
+// operators reload all day are copied, not rendered again.
 //
 // Lifecycle: New, then Serve (or ListenAndServe); Shutdown stops accepting,
 // ends event streams and waits for requests in flight.

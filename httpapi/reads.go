@@ -103,7 +103,7 @@ func (s *Server) listChats(r *request) {
 	e.key("chats")
 	e.arrayStart(len(page.Chats))
 	for _, c := range page.Chats {
-		renderChat(e, c)
+		s.chats.render(e, c)
 	}
 	e.arrayEnd()
 	e.key("next_cursor")
@@ -168,7 +168,7 @@ func (s *Server) getChat(r *request) {
 		r.fail(err)
 		return
 	}
-	renderChat(r.begin(), c)
+	s.chats.render(r.begin(), c)
 	r.send(200)
 }
 

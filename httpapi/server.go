@@ -44,6 +44,8 @@ type Server struct {
 	openStreams atomic.Int64
 
 	requests sync.Pool
+	// chats holds recently rendered chat versions (nil: off).
+	chats *chatCache
 
 	// Request ids are this server's random prefix and a counter.
 	idPrefix string
@@ -65,6 +67,7 @@ func New(cfg Config, backend Backend) (*Server, error) {
 		reg:     cfg.Registry,
 		lim:     limits{text: cfg.MaxTextBytes, name: cfg.MaxNameBytes},
 		closing: make(chan struct{}),
+		chats:   newChatCache(cfg.ChatRenderCache),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -1,0 +1,62 @@
+package httpapi
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+)
+
+// TestChatRenderCache: reads answered through the render cache are byte
+// for byte what a server without the cache answers, in both encodings, on
+// a first read, on a repeated (cached) read, after the chats change, and
+// with a one-slot cache where every chat evicts the last.
+func TestChatRenderCache(t *testing.T) {
+	backend := newTestBackend()
+	plain := startServerWith(t, backend, func(c *Config) { c.ChatRenderCache = 0 })
+	cached := startServerWith(t, backend, nil)
+	tiny := startServerWith(t, backend, func(c *Config) { c.ChatRenderCache = 1 })
+
+	const a = "/v1/accounts/acme"
+	plain.must(t, 201, "PUT", a, map[string]any{"name": "Acme"})
+	plain.must(t, 201, "PUT", a+"/operators/ann", map[string]any{"name": "Ann"})
+	plain.must(t, 201, "PUT", a+"/operators/bob", map[string]any{"name": "Bob"})
+	for i := range 6 {
+		plain.must(t, 201, "POST", a+"/chats", map[string]any{
+			"contact": map[string]any{"type": "contact", "id": fmt.Sprint("c", i), "name": "Zoë \"Z\"", "email": "z@example.com"},
+			"source":  "landing_page", "text": fmt.Sprint("héllo\n", i),
+		})
+	}
+	reads := []string{
+		a + "/chats",
+		a + "/chats?limit=2",
+		a + "/chats?operator=unassigned",
+		a + "/chats?operator=ann",
+		a + "/chats?status=closed",
+		a + "/chats/1",
+		a + "/chats/4",
+	}
+	compare := func(stage string) {
+		t.Helper()
+		for _, accept := range []string{"application/json", "application/msgpack"} {
+			for _, path := range reads {
+				want := plain.do(t, "GET", path, nil, hdr{"Accept": accept})
+				for round := range 2 {
+					for name, ts := range map[string]*testServer{"cached": cached, "one-slot": tiny} {
+						got := ts.do(t, "GET", path, nil, hdr{"Accept": accept})
+						if got.status != want.status || !bytes.Equal(got.body, want.body) {
+							t.Fatalf("%s, %s %s, read %d from the %s server:\n got %d %q\nwant %d %q",
+								stage, accept, path, round+1, name, got.status, got.body, want.status, want.body)
+						}
+					}
+				}
+			}
+		}
+	}
+	compare("fresh chats")
+
+	plain.must(t, 201, "POST", a+"/chats/1/messages", map[string]any{"author": map[string]any{"type": "operator", "id": "ann"}, "text": "On it"})
+	plain.must(t, 200, "POST", a+"/chats/1/join", map[string]any{"operator": "bob"})
+	plain.must(t, 200, "POST", a+"/chats/2/close", map[string]any{"operator": "ann"})
+	plain.must(t, 200, "POST", a+"/chats/3/read", map[string]any{"operator": "ann"})
+	compare("after changes")
+}

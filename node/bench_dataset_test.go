@@ -403,6 +403,12 @@ func BenchmarkDatasetWriteDuringSnapshot(b *testing.B) {
 	var snapTime time.Duration
 	var quietGC, snapGC uint32
 	var quietSched, snapSched schedLatencies
+	var quietAlloc, snapAlloc uint64
+	allocs := func() uint64 {
+		sample := []runtimemetrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+		runtimemetrics.Read(sample)
+		return sample[0].Value.Uint64()
+	}
 	gcs := func() uint32 {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
@@ -412,12 +418,13 @@ func BenchmarkDatasetWriteDuringSnapshot(b *testing.B) {
 		// Quiet first: after a snapshot, Raft compacts the log and the
 		// collector frees the old log entries, which is part of the
 		// snapshot's cost, not of a quiet period.
-		gc, sched := gcs(), readSchedLatencies()
+		gc, sched, alloc := gcs(), readSchedLatencies(), allocs()
 		l, _ := during(func() { time.Sleep(10 * time.Second) })
 		quiet = append(quiet, l...)
 		quietGC += gcs() - gc
 		quietSched.add(readSchedLatencies().minus(sched))
-		gc, sched = gcs(), readSchedLatencies()
+		quietAlloc += allocs() - alloc
+		gc, sched, alloc = gcs(), readSchedLatencies(), allocs()
 		var took time.Duration
 		l, took = during(func() {
 			if _, err := n.Snapshot(); err != nil {
@@ -428,7 +435,13 @@ func BenchmarkDatasetWriteDuringSnapshot(b *testing.B) {
 		snapTime += took
 		snapGC += gcs() - gc
 		snapSched.add(readSchedLatencies().minus(sched))
+		snapAlloc += allocs() - alloc
 	}
+	// What the heap grew by, per second, in each phase: the snapshot's
+	// garbage is what brings a collection (which marks the whole state)
+	// into its window.
+	b.ReportMetric(float64(quietAlloc)/10/(1<<20)/float64(b.N), "quiet_alloc_MiB/s")
+	b.ReportMetric(float64(snapAlloc)/snapTime.Seconds()/(1<<20), "snapshot_alloc_MiB/s")
 	// How long runnable goroutines waited for a processor: the write path
 	// is a chain of goroutine hand-offs, each of which waits this long.
 	b.ReportMetric(us(quietSched.percentile(0.99)), "quiet_sched_p99_us")

@@ -861,9 +861,15 @@ func (ar *accountReader) text(b []byte) string {
 	if len(b) > textInlineMax {
 		return string(b)
 	}
-	// keepText copies a text of this size, so the string need not outlive
-	// the frame that b points into.
-	return ar.a.keepText(unsafe.String(unsafe.SliceData(b), len(b)))
+	// keepText copies a text of this size into the account's block, so
+	// the string it is given need not outlive the frame that b points
+	// into. Should it ever hand its argument back, the text is copied
+	// here: frames are reused.
+	s := ar.a.keepText(unsafe.String(unsafe.SliceData(b), len(b)))
+	if unsafe.StringData(s) == unsafe.SliceData(b) {
+		return string(b)
+	}
+	return s
 }
 
 // optText reads a string or nil, as mpReader.optStr, into slabs.

@@ -147,7 +147,7 @@ func (s *Server) counts(r *request) {
 	if !r.consistent() {
 		return
 	}
-	c, err := s.backend.FSM().Counts(r.account, q)
+	c, err := s.backend.FSM().CountsInto(r.account, q, r.opCounts)
 	if err != nil {
 		r.fail(err)
 		return
@@ -156,6 +156,7 @@ func (s *Server) counts(r *request) {
 		c.Status = q.Status
 	}
 	renderCounts(r.begin(), &c)
+	r.opCounts = c.Operators[:0]
 	r.send(200)
 }
 

@@ -31,6 +31,9 @@ type request struct {
 	who     principal
 	e       encoder
 	scratch []byte
+	// opCounts is the operators slice of the last counts answered on this
+	// request value, reused so that counts allocate nothing.
+	opCounts []fsm.OperatorCount
 }
 
 // wantsMsgpack reports whether an Accept header prefers MessagePack:

@@ -27,7 +27,7 @@ func (n *Node) Snapshot() (uint64, error) {
 		return 0, fmt.Errorf("node: snapshot: %w", n.mapRaftError(err))
 	}
 	// The future's Open would give the index, but opening a snapshot
-	// reads it all (its checksum is verified first): the store's list
+	// starts reading it (the reader loads chunks ahead): the store's list
 	// has it for free. A newer snapshot taken meanwhile only raises it.
 	metas, err := n.snapshots.List()
 	if err != nil || len(metas) == 0 {

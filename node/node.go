@@ -213,8 +213,9 @@ func Open(cfg Config) (*Node, error) {
 	// whole restored heap at once, and the replay (and so readiness) would
 	// pay for it in assists: measured 1.5-2.5 s of a 1,000,000-chat start.
 	gc := &gcRelaxer{percent: cfg.RestoreGCPercent}
-	var replayTo uint64 // with state: the last index on disk
-	if hasState {
+	relaxStart := hasState && cfg.RestoreGCPercent > 0
+	var replayTo uint64 // the last index on disk
+	if relaxStart {
 		if replayTo, err = n.logs.LastIndex(); err != nil {
 			return nil, fmt.Errorf("node: read the last log index: %w", err)
 		}
@@ -229,7 +230,7 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: start raft: %w", err)
 	}
-	if hasState {
+	if relaxStart {
 		n.bg.Add(1)
 		go func() {
 			defer n.bg.Done()

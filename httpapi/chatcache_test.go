@@ -3,13 +3,15 @@ package httpapi
 import (
 	"bytes"
 	"fmt"
+	"reflect"
 	"testing"
 )
 
 // TestChatRenderCache: reads answered through the render cache are byte
 // for byte what a server without the cache answers, in both encodings, on
 // a first read, on a repeated (cached) read, after the chats change, and
-// with a one-slot cache where every chat evicts the last.
+// with a one-slot cache where every chat evicts the last. Event streams,
+// which render each event's chat from the same cache, match too.
 func TestChatRenderCache(t *testing.T) {
 	backend := newTestBackend()
 	plain := startServerWith(t, backend, func(c *Config) { c.ChatRenderCache = 0 })
@@ -59,4 +61,20 @@ func TestChatRenderCache(t *testing.T) {
 	plain.must(t, 200, "POST", a+"/chats/2/close", map[string]any{"operator": "ann"})
 	plain.must(t, 200, "POST", a+"/chats/3/read", map[string]any{"operator": "ann"})
 	compare("after changes")
+
+	page, err := backend.f.Events("acme", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int(page.LastSeq)
+	for _, path := range []string{a + "/events?since=0", a + "/events?since=0&status=active"} {
+		_, want := plain.stream(t, path, nil).take(t, n)
+		for round := range 2 {
+			for name, ts := range map[string]*testServer{"cached": cached, "one-slot": tiny} {
+				if _, got := ts.stream(t, path, nil).take(t, n); !reflect.DeepEqual(got, want) {
+					t.Fatalf("%s, stream %d from the %s server:\n got %v\nwant %v", path, round+1, name, got, want)
+				}
+			}
+		}
+	}
 }

@@ -192,13 +192,15 @@ func (st *eventStream) appendEvent(ev *fsm.Event) {
 	e.b = append(e.b, ev.Type.String()...)
 	e.b = append(e.b, "\ndata: "...)
 	e.comma = false
-	renderEvent(e, ev, withMatches, matches)
+	renderEvent(e, st.s.chats, ev, withMatches, matches)
 	e.b = append(e.b, "\n\n"...)
 }
 
 // renderEvent writes an event's data: {"seq","type","at"} plus the
-// records its type carries, and "matches" on filtered streams.
-func renderEvent(e *encoder, ev *fsm.Event, withMatches, matches bool) {
+// records its type carries, and "matches" on filtered streams. Every
+// stream of the account renders the same chat version, so it comes from
+// the render cache.
+func renderEvent(e *encoder, chats *chatCache, ev *fsm.Event, withMatches, matches bool) {
 	n := 3
 	if ev.Chat != nil {
 		n++
@@ -224,7 +226,7 @@ func renderEvent(e *encoder, ev *fsm.Event, withMatches, matches bool) {
 	e.time(ev.At)
 	if ev.Chat != nil {
 		e.key("chat")
-		renderChat(e, ev.Chat)
+		chats.render(e, ev.Chat)
 	}
 	if ev.Message != nil {
 		e.key("message")

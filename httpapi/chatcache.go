@@ -64,16 +64,14 @@ func (cc *chatCache) render(e *encoder, c *fsm.Chat) {
 	// together, and the multiply spreads neighbours over the table.
 	h := uint64(uintptr(unsafe.Pointer(c))) * 0x9e3779b97f4a7c15 >> cc.shift
 	slot := &cc.slots[format][h]
-	if r := slot.Load(); r != nil && r.chat == c {
-		if !e.mp {
-			e.sep() // the comma before the object, as objectStart writes it
-		}
-		e.b = append(e.b, r.b...)
-		return
-	}
 	if !e.mp {
-		e.sep()
-		e.comma = false
+		e.sep()         // the comma objectStart would write, so that
+		e.comma = false // an entry holds the object alone
+	}
+	if r := slot.Load(); r != nil && r.chat == c {
+		e.b = append(e.b, r.b...)
+		e.comma = true // as objectEnd leaves it
+		return
 	}
 	start := len(e.b)
 	renderChat(e, c)

@@ -49,7 +49,8 @@ type Config struct {
 	// ServerName is the Server header.
 	ServerName string
 	// ChatRenderCache is the number of rendered chat versions kept per
-	// encoding for reads (lists and single chats); 0 turns the cache off.
+	// encoding for reads (lists, single chats and event streams); 0 turns
+	// the cache off.
 	// A rendered chat is about half a kilobyte.
 	ChatRenderCache int
 }

@@ -792,30 +792,25 @@ func benchPersist(b *testing.B, fx *benchFixture, sink *benchSink) {
 // goroutine, as a store should, so that the two overlap.
 func BenchmarkPersist(b *testing.B) {
 	fx := benchFixtureFor(b)
-	b.Run("discard", func(b *testing.B) {
-		var size int64
-		var cpu benchCPUMeter
-		for b.Loop() {
-			sink := &benchSink{w: io.Discard}
-			cpu.begin()
-			benchPersist(b, fx, sink)
-			cpu.end()
-			size = sink.written
+	fileSink := func(writebackEvery int64) func(b *testing.B, dir string) *benchSink {
+		return func(b *testing.B, dir string) *benchSink {
+			return newBenchFileSink(b, filepath.Join(dir, "snapshot"), writebackEvery)
 		}
-		cpu.report(b)
-		b.SetBytes(size)
-		b.ReportMetric(float64(size)/(1<<20), "snapshot-MiB")
-	})
+	}
 	for _, sub := range []struct {
-		name           string
-		writebackEvery int64
-	}{{"file", 0}, {"file-writeback", 16 << 20}} {
+		name string
+		sink func(b *testing.B, dir string) *benchSink
+	}{
+		{"discard", func(*testing.B, string) *benchSink { return &benchSink{w: io.Discard} }},
+		{"file", fileSink(0)},
+		{"file-writeback", fileSink(16 << 20)},
+	} {
 		b.Run(sub.name, func(b *testing.B) {
-			path := filepath.Join(b.TempDir(), "snapshot")
+			dir := b.TempDir()
 			var size int64
 			var cpu benchCPUMeter
 			for b.Loop() {
-				sink := newBenchFileSink(b, path, sub.writebackEvery)
+				sink := sub.sink(b, dir)
 				cpu.begin()
 				benchPersist(b, fx, sink)
 				cpu.end()

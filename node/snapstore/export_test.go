@@ -1,7 +1,9 @@
 package snapstore
 
 import (
+	"bytes"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -42,11 +44,88 @@ func countChunks(tx *bolt.Tx, out map[string]int) error {
 	})
 }
 
-// OverwriteChunk replaces the data of chunk seq of snapshot id.
+// OverwriteChunk replaces the data of chunk seq of snapshot id, in the
+// current layout, keeping its CRC.
 func OverwriteChunk(s *Store, id string, seq uint64, data []byte) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketChunks).Bucket([]byte(id)).Bucket(chunkKey(seq)).Put(keyChunkData, data)
+		chunks := tx.Bucket(bucketChunks).Bucket([]byte(id))
+		crc := slices.Clone(chunks.Bucket(chunkKey(seq)).Get(keyChunkCRC))
+		if err := chunks.DeleteBucket(chunkKey(seq)); err != nil {
+			return err
+		}
+		child, err := chunks.CreateBucket(chunkKey(seq))
+		if err != nil {
+			return err
+		}
+		if err := putChunkData(child, data, s.pieceSize); err != nil {
+			return err
+		}
+		return child.Put(keyChunkCRC, crc)
 	})
+}
+
+// DeletePiece deletes piece i of chunk seq of snapshot id.
+func DeletePiece(s *Store, id string, seq uint64, i int) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketChunks).Bucket([]byte(id)).Bucket(chunkKey(seq)).Delete(pieceKey(i))
+	})
+}
+
+// RewriteAsFormat1 turns the file of a closed store into what format 1
+// wrote: every chunk's data as one value, and format "1".
+func RewriteAsFormat1(path string) error {
+	db, err := bolt.Open(path, 0, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.Update(func(tx *bolt.Tx) error {
+		chunks := tx.Bucket(bucketChunks)
+		err := chunks.ForEach(func(id, _ []byte) error {
+			snap := chunks.Bucket(id)
+			return snap.ForEach(func(seq, _ []byte) error {
+				child := snap.Bucket(seq)
+				data, err := appendChunkData(nil, child)
+				if err != nil {
+					return err
+				}
+				var keys [][]byte
+				if err := child.ForEach(func(k, _ []byte) error {
+					if !bytes.Equal(k, keyChunkCRC) {
+						keys = append(keys, slices.Clone(k))
+					}
+					return nil
+				}); err != nil {
+					return err
+				}
+				for _, k := range keys {
+					if err := child.Delete(k); err != nil {
+						return err
+					}
+				}
+				return child.Put(keyChunkData, data)
+			})
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketStore).Put(keyFormat, []byte("1"))
+	})
+}
+
+// FormatVersion returns the format version in the file of a closed store.
+func FormatVersion(path string) (string, error) {
+	db, err := bolt.Open(path, 0, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	var v string
+	err = db.View(func(tx *bolt.Tx) error {
+		v = string(tx.Bucket(bucketStore).Get(keyFormat))
+		return nil
+	})
+	return v, err
 }
 
 // DeleteChunk deletes chunk seq of snapshot id.

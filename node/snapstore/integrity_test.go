@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/crc64"
 	"io"
+	"path/filepath"
 	"os"
 	"slices"
 	"testing"
@@ -287,4 +288,57 @@ func TestTwoReadersOfOneSnapshot(t *testing.T) {
 	if _, ok := chunkBuckets(t, s)[id]; ok {
 		t.Fatalf("not reaped after its last reader closed")
 	}
+}
+
+// TestFormat1ChunksStayReadable reads snapshots whose chunks hold their
+// data as one value, as format 1 wrote them, and checks that Open marks
+// the file format 2 (so that older builds refuse it rather than miss the
+// pieced chunks written from then on) and that both layouts read back.
+func TestFormat1ChunksStayReadable(t *testing.T) {
+	s, path := newStore(t)
+	old := payload(1, 5*testChunkSize+9)
+	oldID := writeSnapshot(t, s, 1, 1, old, 1000)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := snapstore.RewriteAsFormat1(path); err != nil {
+		t.Fatalf("RewriteAsFormat1: %v", err)
+	}
+	s = openStore(t, path, testConfig(t))
+	newer := payload(2, 3*testChunkSize)
+	newID := writeSnapshot(t, s, 2, 1, newer, 1000)
+	_, got := readSnapshot(t, s, oldID)
+	mustEqualBytes(t, "format-1 snapshot", got, old)
+	_, got = readSnapshot(t, s, newID)
+	mustEqualBytes(t, "snapshot written after the upgrade", got, newer)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := snapstore.FormatVersion(path); err != nil || v != "2" {
+		t.Fatalf("format after Open: %q, %v; want \"2\"", v, err)
+	}
+}
+
+// TestMissingPiece deletes one piece of a chunk: Open still lists the
+// snapshot (its sizes are recorded apart from the pieces), and the reader
+// ends with ErrCorrupt instead of handing out the chunk short.
+func TestMissingPiece(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.ChunkSize = 64 << 10 // several pieces a chunk
+	s := openStore(t, filepath.Join(t.TempDir(), "snapshots.db"), cfg)
+	data := payload(1, 4*cfg.ChunkSize)
+	id := writeSnapshot(t, s, 1, 1, data, 1000)
+	if err := snapstore.DeletePiece(s, id, 2, 3); err != nil {
+		t.Fatal(err)
+	}
+	_, reader, err := s.Open(id)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer reader.Close()
+	got, err := io.ReadAll(reader)
+	if !errors.Is(err, snapstore.ErrCorrupt) {
+		t.Fatalf("reading to the end: got %v, want ErrCorrupt", err)
+	}
+	mustEqualBytes(t, "bytes before the damaged chunk", got, data[:2*cfg.ChunkSize])
 }

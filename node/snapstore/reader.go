@@ -116,11 +116,8 @@ func (r *reader) load() {
 		case <-r.stop:
 			return
 		}
-		err := r.store.readChunk(id, seq, func(chunk, crc []byte) {
-			buf = append(buf[:0], chunk...)
-			storedCRC = append(storedCRC, crc...)
-		})
-		if err != nil {
+		var err error
+		if buf, storedCRC, err = r.store.appendChunk(buf[:0], id, seq); err != nil {
 			send(chunkLoad{end: fmt.Errorf("snapstore: read snapshot %s: %w", id, err)})
 			return
 		}

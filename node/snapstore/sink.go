@@ -130,7 +130,7 @@ func (k *sink) commit(final bool) error {
 			if err != nil {
 				return err
 			}
-			if err := child.Put(keyChunkData, chunk); err != nil {
+			if err := putChunkData(child, chunk, k.store.pieceSize); err != nil {
 				return err
 			}
 			if err := child.Put(keyChunkCRC, chunkCRC); err != nil {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -27,7 +28,10 @@ type Store struct {
 	// chunkShift is shiftBy(Config.ChunkSize), for folding the CRC of a
 	// full chunk into the CRC of the data before it.
 	chunkShift crcShift
-	closed     atomic.Bool
+	// pieceSize is the size of the pieces chunk data is stored in, from
+	// the file's page size.
+	pieceSize int
+	closed    atomic.Bool
 
 	// mu guards readers and deferred. reap holds it across its whole
 	// transaction, so that Open either registers its reader before reap
@@ -69,6 +73,7 @@ func Open(path string, cfg Config) (*Store, error) {
 		Timeout:        cfg.LockTimeout,
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
+		PageSize:       snapshotPageSize, // for a new file only
 	})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("snapstore: %w: %s still locked after %v", ErrLocked, path, cfg.LockTimeout)
@@ -82,6 +87,7 @@ func Open(path string, cfg Config) (*Store, error) {
 		log:        logger,
 		crcTable:   crc64.MakeTable(crc64.ECMA),
 		chunkShift: shiftBy(int64(cfg.ChunkSize)),
+		pieceSize:  pieceSize(db.Info().PageSize),
 		readers:    make(map[string]int),
 		deferred:   make(map[string]bool),
 	}
@@ -210,12 +216,14 @@ func (s *Store) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, error) {
 // initFormat creates the buckets of a new file, and refuses a file written
 // in another format or by something else.
 func (s *Store) initFormat() error {
-	var fresh bool
+	var fresh, upgrade bool
 	err := s.view(func(tx *bolt.Tx) error {
 		if b := tx.Bucket(bucketStore); b != nil {
-			if v := b.Get(keyFormat); !bytes.Equal(v, formatVersion) {
-				return fmt.Errorf("%w: format %q, this build reads %q", ErrUnsupportedFormat, v, formatVersion)
+			v := b.Get(keyFormat)
+			if !slices.ContainsFunc(readableFormats, func(f []byte) bool { return bytes.Equal(v, f) }) {
+				return fmt.Errorf("%w: format %q, this build reads %q", ErrUnsupportedFormat, v, readableFormats)
 			}
+			upgrade = !bytes.Equal(v, formatVersion)
 			for _, name := range [][]byte{bucketSnapshots, bucketChunks} {
 				if tx.Bucket(name) == nil {
 					return fmt.Errorf("%w: bucket %q is missing", ErrCorrupt, name)
@@ -230,10 +238,13 @@ func (s *Store) initFormat() error {
 			return fmt.Errorf("%w: not a snapshot store (has bucket %q)", ErrUnsupportedFormat, name)
 		})
 	})
-	if err != nil || !fresh {
+	if err != nil || !fresh && !upgrade {
 		return err
 	}
 	return s.update(func(tx *bolt.Tx) error {
+		if upgrade {
+			return tx.Bucket(bucketStore).Put(keyFormat, formatVersion)
+		}
 		b, err := tx.CreateBucket(bucketStore)
 		if err != nil {
 			return err
@@ -351,11 +362,11 @@ func checkChunks(tx *bolt.Tx, rec *record) error {
 		if child == nil {
 			return fmt.Errorf("%w: chunk %d of snapshot %s is missing", ErrCorrupt, seq, id)
 		}
-		data, crc := child.Get(keyChunkData), child.Get(keyChunkCRC)
-		if data == nil || len(crc) != 8 {
+		n, ok := chunkSize(child)
+		if !ok || len(child.Get(keyChunkCRC)) != 8 {
 			return fmt.Errorf("%w: chunk %d of snapshot %s has no data or no CRC", ErrCorrupt, seq, id)
 		}
-		size += int64(len(data))
+		size += n
 	}
 	if size != rec.Meta.Size {
 		return fmt.Errorf("%w: the chunks hold %d bytes, recorded %d", ErrChecksumMismatch, size, rec.Meta.Size)
@@ -368,14 +379,14 @@ func checkChunks(tx *bolt.Tx, rec *record) error {
 func (s *Store) verifyData(rec *record) error {
 	crc := crc64.New(s.crcTable)
 	var size int64
+	var chunk []byte
 	for seq := range rec.Chunks {
-		err := s.readChunk(rec.Meta.ID, seq, func(chunk, _ []byte) {
-			crc.Write(chunk)
-			size += int64(len(chunk))
-		})
-		if err != nil {
+		var err error
+		if chunk, _, err = s.appendChunk(chunk[:0], rec.Meta.ID, seq); err != nil {
 			return err
 		}
+		crc.Write(chunk)
+		size += int64(len(chunk))
 	}
 	if size != rec.Meta.Size || crc.Sum64() != rec.CRC {
 		return fmt.Errorf("%w: read %d bytes with CRC %016x, recorded %d bytes with CRC %016x",
@@ -384,25 +395,29 @@ func (s *Store) verifyData(rec *record) error {
 	return nil
 }
 
-// readChunk hands chunk seq of snapshot id and its CRC (nil when it has
-// none) to use, inside a read transaction of its own: the slices are valid
-// only during the call.
-func (s *Store) readChunk(id string, seq uint64, use func(chunk, crc []byte)) error {
-	return s.view(func(tx *bolt.Tx) error {
+// appendChunk appends the data of chunk seq of snapshot id to dst and
+// returns it with the chunk's CRC (nil when it has none), read in a
+// transaction of its own.
+func (s *Store) appendChunk(dst []byte, id string, seq uint64) (data []byte, crc []byte, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketChunks).Bucket([]byte(id))
 		if b == nil {
 			return fmt.Errorf("%w: the chunks of snapshot %s are missing", ErrCorrupt, id)
 		}
-		var chunk, crc []byte
-		if child := b.Bucket(chunkKey(seq)); child != nil {
-			chunk, crc = child.Get(keyChunkData), child.Get(keyChunkCRC)
-		}
-		if chunk == nil {
+		child := b.Bucket(chunkKey(seq))
+		if child == nil {
 			return fmt.Errorf("%w: chunk %d of snapshot %s is missing", ErrCorrupt, seq, id)
 		}
-		use(chunk, crc)
+		var err error
+		if data, err = appendChunkData(dst, child); err != nil {
+			return fmt.Errorf("%w: chunk %d of snapshot %s: %v", ErrCorrupt, seq, id, err)
+		}
+		if v := child.Get(keyChunkCRC); v != nil {
+			crc = slices.Clone(v)
+		}
 		return nil
 	})
+	return data, crc, err
 }
 
 // shiftFor returns shiftBy(n), precomputed for full chunks.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -406,7 +407,7 @@ func TestOpenUnknownFormat(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := snapstore.SetFormatVersion(path, "2"); err != nil {
+	if err := snapstore.SetFormatVersion(path, "99"); err != nil {
 		t.Fatalf("SetFormatVersion: %v", err)
 	}
 	if _, err := snapstore.Open(path, testConfig(t)); !errors.Is(err, snapstore.ErrUnsupportedFormat) {
@@ -616,4 +617,29 @@ func TestSpaceReused(t *testing.T) {
 			rounds, size>>20, info.Size()>>20, limit>>20)
 	}
 	t.Logf("file size after %d snapshots of %d MiB: %.1f MiB", rounds, size>>20, float64(info.Size())/(1<<20))
+}
+
+// TestWriteMakesLittleGarbage writes snapshots of 32 chunks of the default
+// 1 MiB: once the file has room (freed by reaped snapshots, as in a
+// running node), what the store allocates to write one must stay a small
+// fraction of its data. (Each byte written used to be a byte of garbage,
+// in fresh memory, through BoltDB's buffer for a multi-page value; see
+// pieceSize.)
+func TestWriteMakesLittleGarbage(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.ChunkSize = snapstore.DefaultConfig().ChunkSize
+	s := openStore(t, filepath.Join(t.TempDir(), "snapshots.db"), cfg)
+	data := payload(1, 32*cfg.ChunkSize)
+	for i := range cfg.Retain + 1 {
+		writeSnapshot(t, s, uint64(i+1), 1, data, 256<<10)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	writeSnapshot(t, s, uint64(cfg.Retain+2), 1, data, 256<<10)
+	runtime.ReadMemStats(&after)
+	allocated := after.TotalAlloc - before.TotalAlloc
+	t.Logf("%d MiB written, %d KiB allocated", len(data)>>20, allocated>>10)
+	if allocated > uint64(len(data))/4 {
+		t.Fatalf("writing %d MiB allocated %d KiB, want at most a quarter of the data", len(data)>>20, allocated>>10)
+	}
 }

@@ -52,8 +52,7 @@ func (w *mpWriter) flush() {
 	}
 	if w.frames != nil {
 		// Hand the buffer over as a frame instead of copying it.
-		w.frames.frames = append(w.frames.frames, w.buf)
-		w.frames.size += len(w.buf)
+		w.frames.push(w.buf)
 		w.buf = w.frames.pool.get()
 		return
 	}
@@ -90,11 +89,55 @@ func (w *mpWriter) binHeader(n int) {
 // only ever end between records.
 const frameSize = 1 << 20
 
-// frameList collects a writer's flushed buffers as frames.
+// frameList hands one account's frames from its encoder (push, finish) to
+// the writer (take) as they are cut.
 type frameList struct {
-	frames [][]byte
-	size   int
-	pool   *framePool
+	pool    *framePool
+	charge  func(n int) // counts a pushed frame against the pipeline's budget
+	ready   chan struct{}
+	mu      sync.Mutex
+	pending [][]byte // pushed, not yet taken
+	done    bool
+}
+
+func newFrameList(pool *framePool, charge func(n int)) *frameList {
+	return &frameList{pool: pool, charge: charge, ready: make(chan struct{}, 1)}
+}
+
+func (l *frameList) push(f []byte) {
+	l.charge(len(f))
+	l.mu.Lock()
+	l.pending = append(l.pending, f)
+	l.mu.Unlock()
+	l.signal()
+}
+
+// finish says that every frame was pushed.
+func (l *frameList) finish() {
+	l.mu.Lock()
+	l.done = true
+	l.mu.Unlock()
+	l.signal()
+}
+
+// signal wakes a waiting taker; a wake-up already pending covers this one.
+func (l *frameList) signal() {
+	select {
+	case l.ready <- struct{}{}:
+	default:
+	}
+}
+
+// take appends the frames pushed since the last take to dst, and says
+// whether they are the last. When they are not, ready receives once more
+// frames (or the end) arrive.
+func (l *frameList) take(dst [][]byte) ([][]byte, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	dst = append(dst, l.pending...)
+	clear(l.pending)
+	l.pending = l.pending[:0]
+	return dst, l.done
 }
 
 // newFrameWriter returns a writer whose flushes become frames of l.

@@ -22,6 +22,13 @@ type Config struct {
 	IdempotencyTTL  time.Duration
 	// InboxSize is how many newest notifications each operator keeps.
 	InboxSize int
+	// PersistShare is the share of a core each of Persist's encoders may
+	// use, above 0 and at most 1 (no pacing). Persist runs beside Apply
+	// and the write path: unpaced, it holds both cores of a small machine
+	// for the seconds a large snapshot takes, and every hand-off of a
+	// write waits for a core. Resting in proportion to its work leaves
+	// them one, at the price of a longer snapshot. See DESIGN.md.
+	PersistShare float64
 }
 
 // DefaultConfig returns the API's documented retention.
@@ -31,6 +38,7 @@ func DefaultConfig() Config {
 		IdempotencyKeys: 100_000,
 		IdempotencyTTL:  24 * time.Hour,
 		InboxSize:       1000,
+		PersistShare:    0.1,
 	}
 }
 
@@ -72,6 +80,9 @@ func New(cfg Config) *FSM {
 	}
 	if cfg.InboxSize <= 0 {
 		cfg.InboxSize = def.InboxSize
+	}
+	if cfg.PersistShare <= 0 || cfg.PersistShare > 1 {
+		cfg.PersistShare = def.PersistShare
 	}
 	return &FSM{cfg: cfg, st: newState()}
 }

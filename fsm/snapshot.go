@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/hashicorp/raft"
@@ -80,12 +82,14 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.Lock()
 	frozen := f.st.freeze()
 	f.mu.Unlock()
-	return &snapshot{st: frozen}, nil
+	return &snapshot{st: frozen, share: f.cfg.PersistShare, applied: &f.applied}, nil
 }
 
 // snapshot is a frozen state; Persist may run concurrently with Apply.
 type snapshot struct {
-	st *state
+	st      *state
+	share   float64        // Config.PersistShare
+	applied *atomic.Uint64 // the FSM's applied index, to tell whether writes go on
 }
 
 // Persist writes the snapshot to sink and closes it, or cancels it on
@@ -103,8 +107,11 @@ func (s *snapshot) Release() {}
 
 // snapshotBudget bounds the encoded accounts that Persist holds before
 // writing them: the price of using every core while the output stays in
-// account order.
-const snapshotBudget = 256 << 20
+// account order. The account being written is streamed and not held back
+// (its frames are written as they are cut), so this bounds only the
+// accounts encoded ahead of it; frames are recycled once written, so it
+// also bounds the garbage a Persist makes.
+const snapshotBudget = 64 << 20
 
 // restoreFramesAhead is how many frames (of about frameSize) Restore reads
 // ahead of an account's decoder. Frames are handed over as they are read
@@ -139,45 +146,55 @@ func (s *snapshot) write(out io.Writer) error {
 
 	p := newPipeline(len(accounts))
 	defer p.stop()
-	results := make([]chan *frameList, len(accounts))
-	for i := range results {
-		results[i] = make(chan *frameList, 1)
-	}
 	var pool framePool
-	p.run(func(i int) int {
-		fl := &frameList{pool: &pool}
-		w := &snapWriter{mpWriter: newFrameWriter(fl)}
+	lists := make([]*frameList, len(accounts))
+	for i := range lists {
+		lists[i] = newFrameList(&pool, p.produced)
+	}
+	// One pacer per worker: its account of work and rest spans accounts.
+	pacers := make([]pacer, p.workers)
+	for i := range pacers {
+		pacers[i] = newPacer(s.share, s.applied)
+	}
+	p.run(func(worker, i int) {
+		w := &snapWriter{mpWriter: newFrameWriter(lists[i]), pace: &pacers[worker]}
+		w.pace.resume()
 		w.account(accounts[i])
 		w.flush()
 		pool.put(w.buf)
 		if w.err != nil {
-			fl.frames, fl.size = nil, -1
 			p.fail(fmt.Errorf("account %s: %w", accounts[i].rec.ID, w.err))
+			return
 		}
-		results[i] <- fl
-		return max(fl.size, 0)
+		lists[i].finish()
 	})
-	for i := range accounts {
-		var fl *frameList
-		select {
-		case fl = <-results[i]:
-		case <-p.failed:
-			return fmt.Errorf("fsm: write snapshot: %w", p.err)
-		}
-		if fl.size < 0 {
-			return fmt.Errorf("fsm: write snapshot: %w", p.err)
-		}
-		for j, f := range fl.frames {
-			if j == 0 {
-				hw.uint(uint64(recAccount))
-			} else {
-				hw.uint(uint64(recMore))
+	var frames [][]byte
+	for i, fl := range lists {
+		// The account's frames are written as its encoder cuts them.
+		first := true
+		for done := false; !done && hw.err == nil; {
+			frames, done = fl.take(frames[:0])
+			for _, f := range frames {
+				if first {
+					hw.uint(uint64(recAccount))
+					first = false
+				} else {
+					hw.uint(uint64(recMore))
+				}
+				hw.binHeader(len(f))
+				hw.raw(f)
+				pool.put(f)
+				p.consumed(len(f))
 			}
-			hw.binHeader(len(f))
-			hw.raw(f)
-			pool.put(f)
+			if !done {
+				select {
+				case <-fl.ready:
+				case <-p.failed:
+					return fmt.Errorf("fsm: write snapshot: %w", p.err)
+				}
+			}
 		}
-		p.consumed(i, fl.size)
+		p.advance(i + 1)
 		if hw.err != nil {
 			break
 		}
@@ -191,10 +208,11 @@ func (s *snapshot) write(out io.Writer) error {
 }
 
 // pipeline runs jobs 0..n-1 on every core, starting them in order, and
-// holds back a job while the output of jobs not yet consumed exceeds
+// holds back a job while the output produced and not yet consumed exceeds
 // snapshotBudget, unless it is the next one the consumer needs.
 type pipeline struct {
 	n       int
+	workers int
 	mu      sync.Mutex
 	cond    *sync.Cond
 	pending int // bytes produced and not yet consumed
@@ -208,16 +226,15 @@ type pipeline struct {
 }
 
 func newPipeline(n int) *pipeline {
-	p := &pipeline{n: n, failed: make(chan struct{})}
+	p := &pipeline{n: n, workers: max(1, min(runtime.GOMAXPROCS(0), n)), failed: make(chan struct{})}
 	p.cond = sync.NewCond(&p.mu)
 	return p
 }
 
-// run starts the workers; job(i) returns the bytes it holds until consumed.
-func (p *pipeline) run(job func(i int) int) {
+// run starts the workers; job(worker, i) runs on worker 0..p.workers-1.
+func (p *pipeline) run(job func(worker, i int)) {
 	jobs := make(chan int)
-	workers := max(1, min(runtime.GOMAXPROCS(0), p.n))
-	p.wg.Add(workers + 1)
+	p.wg.Add(p.workers + 1)
 	go func() {
 		defer p.wg.Done()
 		defer close(jobs)
@@ -234,24 +251,35 @@ func (p *pipeline) run(job func(i int) int) {
 			jobs <- i
 		}
 	}()
-	for w := 0; w < workers; w++ {
+	for w := range p.workers {
 		go func() {
 			defer p.wg.Done()
 			for i := range jobs {
-				n := job(i)
-				p.mu.Lock()
-				p.pending += n
-				p.mu.Unlock()
+				job(w, i)
 			}
 		}()
 	}
 }
 
-// consumed releases job i's output.
-func (p *pipeline) consumed(i, n int) {
+// produced counts n bytes of output against the budget.
+func (p *pipeline) produced(n int) {
+	p.mu.Lock()
+	p.pending += n
+	p.mu.Unlock()
+}
+
+// consumed releases n bytes of output.
+func (p *pipeline) consumed(n int) {
 	p.mu.Lock()
 	p.pending -= n
-	p.next = i + 1
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// advance says the consumer now waits for job next.
+func (p *pipeline) advance(next int) {
+	p.mu.Lock()
+	p.next = next
 	p.cond.Broadcast()
 	p.mu.Unlock()
 }
@@ -282,6 +310,7 @@ type snapWriter struct {
 	lastWritten []int64
 	curRev      []int64
 	touched     int // see touchChats
+	pace        *pacer
 }
 
 func (w *snapWriter) tag(t uint8) { w.uint(uint64(t)) }
@@ -340,7 +369,7 @@ func (w *snapWriter) account(a *account) {
 	for from := int64(1); from <= a.numChats && w.err == nil; from += touchAhead {
 		to := min(from+touchAhead-1, a.numChats)
 		w.touched += touchChats(a, from, to)
-		yieldToWrites()
+		w.pace.pause()
 		for id := from; id <= to && w.err == nil; id++ {
 			c := a.chat(id)
 			w.curRev[id-1] = int64(c.rev)
@@ -351,7 +380,7 @@ func (w *snapWriter) account(a *account) {
 	for from := a.firstSeq; from <= a.lastSeq && w.err == nil; from += touchAhead {
 		to := min(from+touchAhead-1, a.lastSeq)
 		w.touched += touchEvents(a, from, to)
-		yieldToWrites()
+		w.pace.pause()
 		for seq := from; seq <= to && w.err == nil; seq++ {
 			w.event(a.event(seq))
 			w.maybeFlush()
@@ -373,16 +402,73 @@ func (w *snapWriter) account(a *account) {
 	})
 }
 
-// yieldToWrites lets waiting goroutines run before the encoder goes on.
+// pacer makes an encoder rest in proportion to its work while the state
+// machine applies writes, so that it uses at most share of a core, and lets
+// waiting goroutines run between runs of records.
 //
-// Why: Persist encodes on every core beside Apply and the write path, and
-// Go preempts a running goroutine only after it has run for 10 ms. Without
-// this, each hand-off of a write (HTTP handler, proposer, Raft, FSM) that
-// becomes runnable while both cores encode waits up to 10 ms for one, and
-// the write tail during a snapshot was 10x the quiet one. A run of
-// touchAhead records takes about 100 µs to encode, so yielding after each
-// bounds that wait to about as much and costs well under 1% of Persist.
-func yieldToWrites() { runtime.Gosched() }
+// Why: Persist encodes on every core beside Apply and the write path. Go
+// preempts a running goroutine only after 10 ms, so without a yield each
+// hand-off of a write (HTTP handler, proposer, Raft, FSM) that becomes
+// runnable while both cores encode waits up to 10 ms for one. Yielding
+// alone still left every hand-off waiting behind encoders that took the
+// core back at once, and the snapshot's fsyncs beside the log's: see
+// DESIGN.md for the write p99 during a persist at each share. With no
+// write applied for idleAfter, an encoder does not rest: an idle node
+// snapshots at full speed. Rests are taken in stretches of at least
+// minRest, since a shorter sleep costs as much in timer wake-ups as it
+// gives; oversleeping is credited.
+type pacer struct {
+	share   float64
+	applied *atomic.Uint64
+	seen    uint64        // applied at the last pause
+	active  time.Time     // when applied was last seen to change
+	start   time.Time     // when the current stretch of work began
+	owed    time.Duration // rest owed for the work done, minus oversleep
+}
+
+const (
+	minRest = time.Millisecond
+	// maxRest bounds one rest, whatever the measured work: a stretch of
+	// work is never more than a run of records, but a clock jump or a
+	// descheduled process must not stall a snapshot for long.
+	maxRest = 50 * time.Millisecond
+	// idleAfter is longer than the gap between two applied entries of a
+	// node under load (a few fsyncs), so that load is never taken for idle.
+	idleAfter = 100 * time.Millisecond
+)
+
+func newPacer(share float64, applied *atomic.Uint64) pacer {
+	now := time.Now()
+	// Taken as busy at first: idle once idleAfter passes with no apply.
+	return pacer{share: share, applied: applied, seen: applied.Load(), active: now, start: now}
+}
+
+// resume starts a stretch of work: time spent waiting for a job is not
+// work.
+func (p *pacer) resume() { p.start = time.Now() }
+
+func (p *pacer) pause() {
+	runtime.Gosched()
+	if p.share >= 1 {
+		return
+	}
+	now := time.Now()
+	if seen := p.applied.Load(); seen != p.seen {
+		p.seen, p.active = seen, now
+	}
+	if now.Sub(p.active) > idleAfter {
+		p.owed = min(p.owed, 0) // idle: no rest owed for this stretch
+	} else {
+		p.owed += time.Duration(float64(now.Sub(p.start)) * (1/p.share - 1))
+	}
+	p.start = now
+	if p.owed < minRest {
+		return
+	}
+	time.Sleep(min(p.owed, maxRest))
+	p.start = time.Now()
+	p.owed = min(p.owed-p.start.Sub(now), maxRest)
+}
 
 // touchAhead is how many chats or events Persist touches (see touchChats)
 // before encoding them.

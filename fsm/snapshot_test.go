@@ -197,6 +197,38 @@ func TestSnapshotIsFrozenWhileApplyGoesOn(t *testing.T) {
 	}
 }
 
+// TestPacedPersistWritesTheSameBytes persists while commands apply, so
+// that Persist's encoders rest (Config.PersistShare) between runs of
+// records: the bytes must be those of an unpaced Persist of the same
+// state.
+func TestPacedPersistWritesTheSameBytes(t *testing.T) {
+	unpaced := fsm.DefaultConfig()
+	unpaced.PersistShare = 1
+	want := snapshotBytes(t, recordedWorkload(t, unpaced, 5, 4000).f)
+
+	paced := fsm.DefaultConfig()
+	paced.PersistShare = 0.05
+	h := recordedWorkload(t, paced, 5, 4000)
+	s, err := h.f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rng := rand.New(rand.NewSource(6))
+		randomWorkload(h, rng, 2000, []string{"ann", "bob", "cid", "dee"})
+	}()
+	sink := &memSink{}
+	if err := s.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if !bytes.Equal(sink.Bytes(), want) {
+		t.Fatal("a paced Persist during applies differs from an unpaced one of the same state")
+	}
+}
+
 func TestRestoreRejectsBadSnapshots(t *testing.T) {
 	h := recordedWorkload(t, fsm.DefaultConfig(), 5, 400)
 	good := snapshotBytes(t, h.f)

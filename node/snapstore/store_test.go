@@ -639,7 +639,12 @@ func TestWriteMakesLittleGarbage(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	allocated := after.TotalAlloc - before.TotalAlloc
 	t.Logf("%d MiB written, %d KiB allocated", len(data)>>20, allocated>>10)
-	if allocated > uint64(len(data))/4 {
-		t.Fatalf("writing %d MiB allocated %d KiB, want at most a quarter of the data", len(data)>>20, allocated>>10)
+	// One value per chunk allocated more than the data itself.
+	limit := uint64(len(data)) / 4
+	if raceEnabled {
+		limit = uint64(len(data)) * 3 / 4 // BoltDB's page pool drops pages
+	}
+	if allocated > limit {
+		t.Fatalf("writing %d MiB allocated %d KiB, want at most %d KiB", len(data)>>20, allocated>>10, limit>>10)
 	}
 }

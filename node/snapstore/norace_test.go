@@ -1,0 +1,5 @@
+//go:build !race
+
+package snapstore_test
+
+const raceEnabled = false

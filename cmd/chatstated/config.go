@@ -45,6 +45,7 @@ type raftTuning struct {
 	SnapshotInterval   time.Duration
 	SnapshotThreshold  uint64
 	TrailingLogs       uint64
+	SnapshotCPUShare   float64
 }
 
 // advancedUsage marks the usage text of flags that --help lists apart,
@@ -88,6 +89,7 @@ func parseOptions(args []string, env func(string) (string, bool), usageOut io.Wr
 	fs.DurationVar(&rt.SnapshotInterval, "raft-snapshot-interval", 0, advancedUsage+"how often the node checks whether to snapshot (0: 120s)")
 	fs.Uint64Var(&rt.SnapshotThreshold, "raft-snapshot-threshold", 0, advancedUsage+"snapshot once this many log entries are past the last snapshot (0: 8192)")
 	fs.Uint64Var(&rt.TrailingLogs, "raft-trailing-logs", 0, advancedUsage+"log entries kept behind a snapshot for followers that lag (0: 10240)")
+	fs.Float64Var(&rt.SnapshotCPUShare, "snapshot-cpu-share", 0, advancedUsage+"share of each core a snapshot's encoders use while writes apply, above 0 and at most 1; lower keeps write latency flatter during a snapshot, which then takes longer (0: 0.1)")
 	fs.Usage = func() {
 		fmt.Fprintf(usageOut, "Usage: chatstated [flags]\n\nchatstated serves the chatstate HTTP API from one node of a Raft cluster.\nEvery flag also reads an environment variable; a flag on the command line wins.\n\n")
 		// Advanced flags go last, under their own heading.
@@ -131,6 +133,9 @@ func parseOptions(args []string, env func(string) (string, bool), usageOut io.Wr
 		if a = strings.TrimSpace(a); a != "" {
 			o.Join = append(o.Join, a)
 		}
+	}
+	if share := o.RaftTuning.SnapshotCPUShare; share < 0 || share > 1 {
+		return o, fmt.Errorf("--snapshot-cpu-share %v: must be above 0 and at most 1 (0 for the default)", share)
 	}
 	if o.AdvertiseHTTP == "" {
 		o.AdvertiseHTTP = o.HTTP

@@ -61,12 +61,14 @@ func TestParseOptions(t *testing.T) {
 				"CHATSTATE_RAFT_TRAILING_LOGS": "16", "CHATSTATE_RAFT_LEADER_LEASE_TIMEOUT": "100ms",
 				"CHATSTATE_RAFT_COMMIT_TIMEOUT": "5ms", "CHATSTATE_RAFT_SNAPSHOT_INTERVAL": "1s",
 				"CHATSTATE_RAFT_ELECTION_TIMEOUT": "9s", // the flag wins
+				"CHATSTATE_SNAPSHOT_CPU_SHARE":    "0.25",
 			},
 			check: func(t *testing.T, o options) {
 				want := raftTuning{
 					HeartbeatTimeout: 150 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
 					LeaderLeaseTimeout: 100 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
 					SnapshotInterval: time.Second, SnapshotThreshold: 64, TrailingLogs: 16,
+					SnapshotCPUShare: 0.25,
 				}
 				if o.RaftTuning != want {
 					t.Fatalf("raft tuning = %+v, want %+v", o.RaftTuning, want)
@@ -85,6 +87,7 @@ func TestParseOptions(t *testing.T) {
 		{name: "lease beyond heartbeat", args: []string{"--raft-heartbeat-timeout", "100ms", "--raft-leader-lease-timeout", "200ms"}, wantErr: "--raft-leader-lease-timeout"},
 		{name: "bad snapshot threshold", env: map[string]string{"CHATSTATE_RAFT_SNAPSHOT_THRESHOLD": "-3"}, wantErr: "CHATSTATE_RAFT_SNAPSHOT_THRESHOLD"},
 		{name: "bad env value", env: map[string]string{"CHATSTATE_INSECURE": "maybe"}, wantErr: "CHATSTATE_INSECURE"},
+		{name: "snapshot CPU share above 1", args: []string{"--snapshot-cpu-share", "1.5"}, wantErr: "--snapshot-cpu-share"},
 		{name: "non-loopback without token", args: []string{"--http", "0.0.0.0:8080"}, wantErr: "not a loopback address"},
 		{name: "non-loopback with insecure", args: []string{"--http", "0.0.0.0:8080", "--insecure"}},
 		{name: "non-loopback with token", args: []string{"--http", "10.0.0.1:8080", "--admin-token", "t"}},

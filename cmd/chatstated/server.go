@@ -62,6 +62,9 @@ func start(ctx context.Context, opts options, logger *slog.Logger) (*server, err
 	ncfg.SnapshotInterval = rt.SnapshotInterval
 	ncfg.SnapshotThreshold = rt.SnapshotThreshold
 	ncfg.TrailingLogs = rt.TrailingLogs
+	if rt.SnapshotCPUShare > 0 {
+		ncfg.FSM.PersistShare = rt.SnapshotCPUShare
+	}
 	ncfg.Logger = logger.With("component", "node")
 	n, err := node.Open(ncfg)
 	if err != nil {

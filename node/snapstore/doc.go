@@ -66,11 +66,16 @@
 // snapshot id to its JSON metadata record (raft.SnapshotMeta, CRC, chunk
 // count). Bucket "chunks" holds one nested bucket per snapshot id, pending
 // or complete, which holds one bucket per chunk, named by its 8-byte
-// big-endian sequence number, with the chunk's bytes under key "d" and
-// their CRC-64 (8 bytes, big-endian) under key "c". (A
-// bucket per chunk, rather than chunks as values side by side, because
-// BoltDB rewrites a whole leaf, up to four neighbouring chunks, when a key
-// is added to it; see keyChunkData.) The file is opened with NoFreelistSync
+// big-endian sequence number. A chunk's bucket holds its data in pieces
+// under keys "a" + 4-byte big-endian piece number, the data's length (8
+// bytes, big-endian) under "n", and its CRC-64 (8 bytes, big-endian) under
+// "c". Files of format 1 hold the whole data under "d" instead; they stay
+// readable. (A bucket per chunk, rather than chunks as values side by side,
+// because BoltDB rewrites a whole leaf, up to four neighbouring chunks,
+// when a key is added to it; see keyChunkData. Pieces two to a page,
+// rather than one value, because BoltDB writes a multi-page value from a
+// buffer it allocates per commit; see pieceSize.) New files have 16 KiB
+// pages. The file is opened with NoFreelistSync
 // and the hashmap freelist, like data/raft.db: deleted snapshots free large
 // page runs that the next snapshot reuses, and the freelist is not
 // rewritten on every commit.

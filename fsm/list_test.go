@@ -275,10 +275,11 @@ func TestListsAndCountsOverDeepTrees(t *testing.T) {
 		}
 	}
 	// Unread=false needs replies, closed needs closes: a third of the
-	// chats get a reply, every tenth is closed.
+	// chats get a reply, and half of those are closed (enough for the
+	// all-chats set to keep its wide tree of closed chats).
 	for id := int64(1); id <= 3000; id += 3 {
 		batch = append(batch, &fsm.OperatorMessage{Chat: id, Operator: ops[rng.Intn(len(ops))], Text: "reply"})
-		if id%10 == 1 {
+		if id%2 == 1 {
 			batch = append(batch, &fsm.Close{ChatAction: act(id, ops[0])})
 		}
 		if len(batch) >= 98 {
@@ -317,7 +318,8 @@ func TestListsAndCountsOverDeepTrees(t *testing.T) {
 		{LastActivityAt: mid.LastActivityAt, ID: math.MinInt64},
 		{LastActivityAt: mid.LastActivityAt, ID: mid.ID},
 	} {
-		for _, fl := range []fsm.ChatFilter{{}, {Status: fsm.StatusActive}, {Status: fsm.StatusActive, Operator: ops[0]}, {Status: fsm.StatusActive, Unread: fsm.UnreadTrue}} {
+		for _, fl := range []fsm.ChatFilter{{}, {Status: fsm.StatusActive}, {Status: fsm.StatusActive, Operator: ops[0]}, {Status: fsm.StatusActive, Unread: fsm.UnreadTrue},
+			{Status: fsm.StatusClosed}, {Status: fsm.StatusClosed, ContactType: fsm.ContactTypeVisitor}} {
 			var want []int64
 			for _, c := range all {
 				older := c.LastActivityAt < after.LastActivityAt || c.LastActivityAt == after.LastActivityAt && c.ID < after.ID

@@ -124,9 +124,11 @@ func (f *FSM) ListChats(account string, q ListQuery) (ChatPage, error) {
 	}
 	defer f.lists.Put(m)
 	m.reset(q.After)
-	if cs.active != nil && wideActive(row, mask, fl) {
-		m.add(cs.active, mask&activeMask)
-		mask &^= activeMask
+	for h, w := range cs.wide {
+		if sel := mask & halfCells(h); w != nil && wideFilter(row, sel, Status(h+1), fl) {
+			m.add(w, sel)
+			mask &^= sel
+		}
 	}
 	for ; mask != 0; mask &= mask - 1 {
 		if t := cs.trees[bits.TrailingZeros32(uint32(mask))]; t != nil && t.Len() > 0 {
@@ -149,21 +151,25 @@ func (f *FSM) ListChats(account string, q ListQuery) (ChatPage, error) {
 	return page, nil
 }
 
-// wideActive reports whether a list should walk a cell set's active tree
-// for the active cells of mask: when they are at least four cells and hold
-// at least a quarter of the set's active chats, so that the walk skips at
-// most about three keys per chat it returns. row is the set's counters.
-func wideActive(row *comboRow, mask cellMask, fl ChatFilter) bool {
-	if bits.OnesCount32(uint32(mask&activeMask)) < 4 {
+// halfCells is the cells of half h: 0 active, 1 closed.
+func halfCells(h int) cellMask { return activeMask << (h * numActiveCells) }
+
+// wideFilter reports whether a list should walk a cell set's wide tree of
+// status s for the cells sel of its half: when they are at least four cells
+// and hold at least a quarter of the set's chats of that status, so that
+// the walk skips at most about three keys per chat it returns. row is the
+// set's counters.
+func wideFilter(row *comboRow, sel cellMask, s Status, fl ChatFilter) bool {
+	if bits.OnesCount32(uint32(sel)) < 4 {
 		return false
 	}
-	selected, ok := comboIndex(StatusActive, fl.ContactType, fl.Source, fl.Unread)
-	return ok && 4*row[selected] >= row.activeChats()
+	selected, ok := comboIndex(s, fl.ContactType, fl.Source, fl.Unread)
+	return ok && 4*row[selected] >= row.chats(s)
 }
 
 // listMerge walks trees in list order (newest first, so backwards: the
 // trees are oldest first), merging their heads. Cell trees yield every key;
-// an active tree yields the keys of the cells in its filter. It is reused
+// a wide tree yields the keys of the cells in its filter. It is reused
 // through FSM.lists, so that a list allocates nothing but its page: a fresh
 // B-tree iterator costs an allocation, and a wide filter needs several.
 type listMerge struct {
@@ -181,8 +187,8 @@ func (m *listMerge) reset(after *Cursor) {
 }
 
 // add positions a walk of t at its newest key older than the cursor (or at
-// its newest key). filter is 0 for a cell tree, or the cells wanted of an
-// active tree.
+// its newest key). filter is 0 for a cell tree, or the cells wanted of a
+// wide tree.
 func (m *listMerge) add(t *btree.BTreeG[listKey], filter cellMask) {
 	j := m.added
 	m.added++
@@ -202,10 +208,10 @@ func (m *listMerge) add(t *btree.BTreeG[listKey], filter cellMask) {
 }
 
 // seekKey is the smallest key not older than the cursor, in the form of a
-// cell tree or (active) of an active tree.
-func (m *listMerge) seekKey(active bool) listKey {
+// cell tree or (wide) of a wide tree.
+func (m *listMerge) seekKey(wide bool) listKey {
 	k := listKey{m.after.LastActivityAt, m.after.ID}
-	if !active {
+	if !wide {
 		return k
 	}
 	// Chat ids are positive and far below 1<<58; a cursor from outside
@@ -233,7 +239,7 @@ func (m *listMerge) settle(j int, ok bool) bool {
 			m.heads[j] = k
 			return true
 		}
-		if k, cell := splitActiveKey(k); filter&(1<<cell) != 0 {
+		if k, cell := splitWideKey(k); filter&(1<<cell) != 0 {
 			m.heads[j] = k
 			return true
 		}

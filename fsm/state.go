@@ -151,23 +151,27 @@ func keyOf(c *Chat) listKey { return listKey{c.LastActivityAt, c.ID} }
 // one for all chats and one per assignee (ordinal 0 is "unassigned"); their
 // counters live in account.counts.
 //
-// A set with at least activeIndexMin active chats also keeps all of them in
-// one tree, active, keyed by activeKey: a filter that selects most active
+// A set with at least wideIndexMin active chats also keeps all of them in
+// one tree, wide[0], keyed by wideKey: a filter that selects most active
 // chats across many cells (status=active alone merges 16 trees) walks that
 // one tree and skips the few keys of other cells, instead of seeking and
-// merging every cell tree. Closed chats have no such tree: most chats are
-// closed, and the memory would double their index; closed chats are never
-// unread, so a wide closed filter merges at most 8 trees.
+// merging every cell tree. The all-chats set does the same for closed
+// chats, in wide[1], from wideIndexMin closed chats: closed chats are never
+// unread, so a wide closed filter merges at most 8 trees, and at 1,000,000
+// chats that merge was the slowest list (closed, no other filter: p99
+// 32-53 µs). Assignee sets keep no closed tree: most chats are closed, the
+// memory would double their index again, and an operator's closed cells
+// are small enough to merge within the list's budget.
 type cellSet struct {
-	gen    uint64
-	trees  [numCells]*btree.BTreeG[listKey]
-	active *btree.BTreeG[listKey] // nil below activeIndexMin active chats
+	gen   uint64
+	trees [numCells]*btree.BTreeG[listKey]
+	wide  [2]*btree.BTreeG[listKey] // by half (active, closed); nil until kept
 }
 
-// activeIndexMin is the number of active chats from which a cell set keeps
-// its active tree. Below it, the cell trees are one or two nodes each and
-// merging them costs about what one walk would.
-const activeIndexMin = 128
+// wideIndexMin is the number of active (or closed) chats from which a cell
+// set keeps its wide tree for them. Below it, the cell trees are one or two
+// nodes each and merging them costs about what one walk would.
+const wideIndexMin = 128
 
 // Cells of active chats come first: status is the most significant part of
 // the cell index.
@@ -177,15 +181,18 @@ const (
 	cellBits       = 5 // numCells == 1<<cellBits
 )
 
-// activeKey is k in the active tree: the chat's cell in the low bits of the
-// id, so that a walk can filter by cell without looking at the chat. The
-// order is that of k (ids are unique).
-func activeKey(k listKey, cell int) listKey {
+// half is the wide tree a cell belongs to: 0 for active, 1 for closed.
+func half(cell int) int { return cell / numActiveCells }
+
+// wideKey is k in a wide tree: the chat's cell in the low bits of the id,
+// so that a walk can filter by cell without looking at the chat. The order
+// is that of k (ids are unique).
+func wideKey(k listKey, cell int) listKey {
 	return listKey{k.at, k.id<<cellBits | int64(cell)}
 }
 
-// splitActiveKey undoes activeKey.
-func splitActiveKey(k listKey) (listKey, int) {
+// splitWideKey undoes wideKey.
+func splitWideKey(k listKey) (listKey, int) {
 	return listKey{k.at, k.id >> cellBits}, int(k.id & (numCells - 1))
 }
 
@@ -196,8 +203,10 @@ func (cs *cellSet) clone(gen uint64) *cellSet {
 			n.trees[i] = t.Copy()
 		}
 	}
-	if cs.active != nil {
-		n.active = cs.active.Copy()
+	for i, t := range cs.wide {
+		if t != nil {
+			n.wide[i] = t.Copy()
+		}
 	}
 	return n
 }
@@ -211,25 +220,25 @@ func (cs *cellSet) insert(cell int, k listKey) {
 	// Load appends when k sorts after the last key and falls back to Set
 	// otherwise.
 	t.Load(k)
-	if cell < numActiveCells && cs.active != nil {
-		cs.active.Load(activeKey(k, cell))
+	if w := cs.wide[half(cell)]; w != nil {
+		w.Load(wideKey(k, cell))
 	}
 }
 
 func (cs *cellSet) remove(cell int, k listKey) {
 	cs.trees[cell].Delete(k)
-	if cell < numActiveCells && cs.active != nil {
-		cs.active.Delete(activeKey(k, cell))
+	if w := cs.wide[half(cell)]; w != nil {
+		w.Delete(wideKey(k, cell))
 	}
 }
 
-// indexActive builds the active tree from the active cell trees.
-func (cs *cellSet) indexActive() {
+// indexWide builds wide tree h from the cell trees of that half.
+func (cs *cellSet) indexWide(h int) {
 	var keys []listKey
-	for cell, t := range cs.trees[:numActiveCells] {
-		if t != nil {
+	for cell := h * numActiveCells; cell < (h+1)*numActiveCells; cell++ {
+		if t := cs.trees[cell]; t != nil {
 			t.Scan(func(k listKey) bool {
-				keys = append(keys, activeKey(k, cell))
+				keys = append(keys, wideKey(k, cell))
 				return true
 			})
 		}
@@ -244,7 +253,7 @@ func (cs *cellSet) indexActive() {
 	for _, k := range keys {
 		t.Load(k)
 	}
-	cs.active = t
+	cs.wide[h] = t
 }
 
 // Counters: every filter a count can ask for is a combination of an exact
@@ -581,18 +590,20 @@ func (a *account) putChat(old, c *Chat) {
 	all.insert(newCell, newKey)
 	mine.insert(newCell, newKey)
 	if c.Status == StatusActive {
-		if all.active == nil && a.counts[0].activeChats() >= activeIndexMin {
-			all.indexActive()
+		if all.wide[0] == nil && a.counts[0].chats(StatusActive) >= wideIndexMin {
+			all.indexWide(0)
 		}
-		if mine.active == nil && a.counts[newOrd+1].activeChats() >= activeIndexMin {
-			mine.indexActive()
+		if mine.wide[0] == nil && a.counts[newOrd+1].chats(StatusActive) >= wideIndexMin {
+			mine.indexWide(0)
 		}
+	} else if all.wide[1] == nil && a.counts[0].chats(StatusClosed) >= wideIndexMin {
+		all.indexWide(1)
 	}
 }
 
-// activeChats is the number of active chats the row counts.
-func (r *comboRow) activeChats() int32 {
-	i, _ := comboIndex(StatusActive, ContactTypeAny, SourceAny, UnreadAny)
+// chats is the number of chats of status s the row counts.
+func (r *comboRow) chats(s Status) int32 {
+	i, _ := comboIndex(s, ContactTypeAny, SourceAny, UnreadAny)
 	return r[i]
 }
 

@@ -322,7 +322,7 @@ func (ap *applier) removeOperator(c *RemoveOperator) (Result, *Error) {
 	for _, id := range joined {
 		old := a.chat(id)
 		n := newVersion(old)
-		n.Participants = without(old.Participants, o.rec.ID)
+		n.setParticipants(without(old.Participants(), o.rec.ID))
 		a.putChat(old, n)
 		ap.emit(EventChatLeft, n, old, nil)
 	}
@@ -408,7 +408,7 @@ func (ap *applier) customerMessage(c *CustomerMessage) (Result, *Error) {
 		if n.Assignee != "" {
 			ap.notify(n.Assignee, NotificationNewMessage, n.ID, "")
 		}
-		for _, p := range n.Participants {
+		for _, p := range n.Participants() {
 			ap.notify(p, NotificationNewMessage, n.ID, "")
 		}
 	}
@@ -438,7 +438,7 @@ func (ap *applier) operatorMessage(c *OperatorMessage) (Result, *Error) {
 		return Result{}, chatClosed(old.ID)
 	}
 	take := old.Assignee == ""
-	if !take && old.Assignee != c.Operator && !slices.Contains(old.Participants, c.Operator) {
+	if !take && old.Assignee != c.Operator && !slices.Contains(old.Participants(), c.Operator) {
 		return Result{}, newError(CodeNotParticipant, "operator %s is neither the assignee nor a participant of chat %d", c.Operator, old.ID)
 	}
 	a := ap.own()
@@ -463,8 +463,8 @@ func (ap *applier) operatorMessage(c *OperatorMessage) (Result, *Error) {
 // setAssignee makes op (or nobody, for "") the assignee of n; a participant
 // who becomes assignee stops being a participant.
 func (ap *applier) setAssignee(n *Chat, op string) {
-	if op != "" && slices.Contains(n.Participants, op) {
-		n.Participants = without(n.Participants, op)
+	if op != "" && slices.Contains(n.Participants(), op) {
+		n.setParticipants(without(n.Participants(), op))
 		ap.unjoin(op, n.ID)
 	}
 	n.Assignee = op
@@ -493,12 +493,12 @@ func (ap *applier) join(c *ChatAction) (Result, *Error) {
 		return Result{}, newError(CodeChatUnassigned, "chat %d is unassigned: reply to take it", old.ID)
 	case old.Assignee == c.Operator:
 		return Result{}, newError(CodeAlreadyAssigned, "operator %s is the assignee of chat %d", c.Operator, old.ID)
-	case slices.Contains(old.Participants, c.Operator):
+	case slices.Contains(old.Participants(), c.Operator):
 		return Result{Chat: old}, nil
 	}
 	a := ap.own()
 	n := newVersion(old)
-	n.Participants = append(slices.Clip(old.Participants), c.Operator)
+	n.setParticipants(append(slices.Clip(old.Participants()), c.Operator))
 	o := a.ownOp(c.Operator)
 	if o.joined == nil {
 		o.joined = btree.NewBTreeGOptions(int64Less, treeOptions)
@@ -523,12 +523,12 @@ func (ap *applier) leave(c *ChatAction) (Result, *Error) {
 	if old.Status == StatusClosed {
 		return Result{}, chatClosed(old.ID)
 	}
-	if !slices.Contains(old.Participants, c.Operator) {
+	if !slices.Contains(old.Participants(), c.Operator) {
 		return Result{}, newError(CodeNotParticipant, "operator %s is not a participant of chat %d", c.Operator, old.ID)
 	}
 	a := ap.own()
 	n := newVersion(old)
-	n.Participants = without(old.Participants, c.Operator)
+	n.setParticipants(without(old.Participants(), c.Operator))
 	ap.unjoin(c.Operator, n.ID)
 	sys := n.appendEntry(Message{AuthorType: AuthorSystem, Event: SystemOperatorLeft, Operator: c.Operator, At: ap.at})
 	a.putChat(old, n)
@@ -583,10 +583,10 @@ func (ap *applier) close(c *ChatAction) (Result, *Error) {
 	n.ClosedAt = ap.at
 	n.ClosedBy = c.Operator
 	n.Unread = false
-	for _, p := range old.Participants {
+	for _, p := range old.Participants() {
 		ap.unjoin(p, n.ID)
 	}
-	n.Participants = nil
+	n.participants = nil
 	sys := n.appendEntry(Message{AuthorType: AuthorSystem, Event: SystemClosed, Operator: c.Operator, At: ap.at})
 	a.putChat(old, n)
 	ap.emit(EventChatClosed, n, old, nil)

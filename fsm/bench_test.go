@@ -940,7 +940,7 @@ func newBenchWorkload(b *testing.B, fx *benchFixture) *benchWorkload {
 }
 
 func (w *benchWorkload) add(account string, c *fsm.Chat) {
-	lc := &benchLiveChat{account: account, id: c.ID, assignee: c.Assignee, participants: slices.Clone(c.Participants)}
+	lc := &benchLiveChat{account: account, id: c.ID, assignee: c.Assignee, participants: slices.Clone(c.Participants())}
 	w.chats = append(w.chats, lc)
 	if len(lc.participants) > 0 {
 		w.joined = append(w.joined, lc)

@@ -57,10 +57,10 @@ func TestRemoveOperator(t *testing.T) {
 			t.Errorf("chat %d: %s", id, renderChat(c))
 		}
 	}
-	if c := h.chat(1); !slices.Equal(c.Participants, []string{"bob"}) {
-		t.Errorf("chat 1 participants %q", c.Participants)
+	if c := h.chat(1); !slices.Equal(c.Participants(), []string{"bob"}) {
+		t.Errorf("chat 1 participants %q", c.Participants())
 	}
-	if c := h.chat(2); len(c.Participants) != 0 || c.Assignee != "cid" || len(c.Transcript()) != len(before[2].Transcript()) {
+	if c := h.chat(2); len(c.Participants()) != 0 || c.Assignee != "cid" || len(c.Transcript()) != len(before[2].Transcript()) {
 		t.Errorf("chat 2: %s", renderChat(c))
 	}
 	if c := h.chat(3); c != before[3] || c.Assignee != "ann" {

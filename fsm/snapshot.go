@@ -526,7 +526,7 @@ func touchEvents(a *account, from, to int64) (sum int) {
 		e := a.event(seq)
 		for _, c := range [2]*Chat{e.chat, e.before} {
 			if c != nil {
-				sum += len(c.transcript) + len(c.Participants)
+				sum += len(c.transcript) + len(c.Participants())
 				if c.LastMessage != nil {
 					sum += int(c.LastMessage.Seq)
 				}
@@ -571,8 +571,8 @@ func (w *snapWriter) versionFields(c *Chat) {
 	w.uint(uint64(c.Status))
 	w.bool(c.Unread)
 	w.op(c.Assignee)
-	w.arr(len(c.Participants))
-	for _, p := range c.Participants {
+	w.arr(len(c.Participants()))
+	for _, p := range c.Participants() {
 		w.op(p)
 	}
 	w.int(int64(c.LastActivityAt))
@@ -915,17 +915,19 @@ type restoreSlabs struct {
 	strs     []string
 	msgs     []Message
 	names    []string
+	lists    [][]string
 
 	notifications []Notification
 }
 
 // Slab lengths: each slab is one allocation of 8-20 KiB.
 const (
-	slabChats    = 64  // 160 B each
+	slabChats    = 64  // 144 B each
 	slabContacts = 256 // 32 B each
 	slabStrings  = 512 // 16 B each
 	slabMessages = 256 // 72 B each
 	slabNames    = 512 // 16 B each
+	slabLists    = 512 // 24 B each
 
 	slabNotifications = 128 // 64 B each
 )
@@ -994,7 +996,7 @@ func (ar *accountReader) op() string {
 // participants reads a participant list. Versions of a chat mostly have
 // the same participants, and lists are replaced, never modified, so a list
 // equal to prev's is shared rather than allocated again.
-func (ar *accountReader) participants(prev *Chat) []string {
+func (ar *accountReader) participants(prev *Chat) *[]string {
 	n := ar.r.arr()
 	if n == 0 {
 		return nil
@@ -1004,12 +1006,14 @@ func (ar *accountReader) participants(prev *Chat) []string {
 		names = append(names, ar.op())
 	}
 	ar.scratchNames = names
-	if prev != nil && slices.Equal(prev.Participants, names) {
-		return prev.Participants
+	if prev != nil && slices.Equal(prev.Participants(), names) {
+		return prev.participants
 	}
 	out := carve(&ar.slabs.names, len(names), slabNames)
 	copy(out, names)
-	return out
+	list := &carve(&ar.slabs.lists, 1, slabLists)[0]
+	*list = out
+	return list
 }
 
 func (ar *accountReader) operator() *Operator {
@@ -1090,7 +1094,7 @@ func (ar *accountReader) record(tag uint8) error {
 		}
 		a.putChat(nil, c)
 		ar.lastVersion = append(ar.lastVersion, nil)
-		for _, p := range c.Participants {
+		for _, p := range c.Participants() {
 			o := a.op(p)
 			if o == nil {
 				return fmt.Errorf("%w: chat %d: participant %s is no operator", ErrBadSnapshot, c.ID, p)
@@ -1224,7 +1228,7 @@ func (ar *accountReader) versionFields(c, prev *Chat) (lastSeq, n int64) {
 	c.Status = Status(r.uint())
 	c.Unread = r.bool()
 	c.Assignee = ar.op()
-	c.Participants = ar.participants(prev)
+	c.participants = ar.participants(prev)
 	c.LastActivityAt = Millis(r.int())
 	c.WaitingSince = Millis(r.int())
 	c.FirstReplyAt = Millis(r.int())

@@ -31,7 +31,7 @@ func renderChat(c *fsm.Chat) string {
 	}
 	return fmt.Sprintf("chat{%d %s unread=%v %s contact=%s/%s/%s/%s assignee=%q parts=%q created=%d act=%d wait=%d reply=%d closed=%d/%q n=%d last=%s transcript=%d}",
 		c.ID, c.Status, c.Unread, c.Source, c.Contact.Type, optStr(c.Contact.ID), optStr(c.Contact.Name), optStr(c.Contact.Email),
-		c.Assignee, c.Participants, c.CreatedAt, c.LastActivityAt, c.WaitingSince, c.FirstReplyAt, c.ClosedAt, c.ClosedBy,
+		c.Assignee, c.Participants(), c.CreatedAt, c.LastActivityAt, c.WaitingSince, c.FirstReplyAt, c.ClosedAt, c.ClosedBy,
 		c.MessageCount, lm, len(c.Transcript()))
 }
 

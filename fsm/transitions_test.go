@@ -85,7 +85,7 @@ func TestTransitions(t *testing.T) {
 			notes:  []string{"ann:chat_reopened:"},
 			system: []string{"reopened:"},
 			check: func(t *testing.T, b, a *fsm.Chat) {
-				if a.Status != fsm.StatusActive || a.Assignee != "ann" || !a.Unread || a.ClosedAt != 0 || a.ClosedBy != "" || len(a.Participants) != 0 {
+				if a.Status != fsm.StatusActive || a.Assignee != "ann" || !a.Unread || a.ClosedAt != 0 || a.ClosedBy != "" || len(a.Participants()) != 0 {
 					t.Errorf("chat %s", renderChat(a))
 				}
 				tr := a.Transcript()
@@ -118,7 +118,7 @@ func TestTransitions(t *testing.T) {
 			cmd:    &fsm.OperatorMessage{Chat: 1, Operator: "bob", Text: "mine"},
 			events: []string{"chat.assigned", "message.created"},
 			check: func(t *testing.T, b, a *fsm.Chat) {
-				if a.Assignee != "bob" || len(a.Participants) != 0 {
+				if a.Assignee != "bob" || len(a.Participants()) != 0 {
 					t.Errorf("chat %s", renderChat(a))
 				}
 			}},
@@ -154,7 +154,7 @@ func TestTransitions(t *testing.T) {
 			notes:  []string{"ann:operator_joined:bob"},
 			system: []string{"operator_joined:bob"},
 			check: func(t *testing.T, b, a *fsm.Chat) {
-				if !slices.Equal(a.Participants, []string{"bob"}) || a.Unread != b.Unread {
+				if !slices.Equal(a.Participants(), []string{"bob"}) || a.Unread != b.Unread {
 					t.Errorf("chat %s", renderChat(a))
 				}
 			}},
@@ -164,8 +164,8 @@ func TestTransitions(t *testing.T) {
 			notes:  []string{"ann:operator_joined:cid"},
 			system: []string{"operator_joined:cid"},
 			check: func(t *testing.T, b, a *fsm.Chat) {
-				if !slices.Equal(a.Participants, []string{"bob", "cid"}) || !slices.Equal(b.Participants, []string{"bob"}) {
-					t.Errorf("participants %q (before %q)", a.Participants, b.Participants)
+				if !slices.Equal(a.Participants(), []string{"bob", "cid"}) || !slices.Equal(b.Participants(), []string{"bob"}) {
+					t.Errorf("participants %q (before %q)", a.Participants(), b.Participants())
 				}
 			}},
 		{name: "join twice is a no-op", state: "joined", cmd: &fsm.Join{ChatAction: act(1, "bob")}},
@@ -181,7 +181,7 @@ func TestTransitions(t *testing.T) {
 			notes:  []string{"ann:operator_left:bob"},
 			system: []string{"operator_left:bob"},
 			check: func(t *testing.T, b, a *fsm.Chat) {
-				if len(a.Participants) != 0 {
+				if len(a.Participants()) != 0 {
 					t.Errorf("chat %s", renderChat(a))
 				}
 			}},
@@ -222,7 +222,7 @@ func TestTransitions(t *testing.T) {
 			events: []string{"chat.closed", "message.created"},
 			system: []string{"closed:cid"},
 			check: func(t *testing.T, b, a *fsm.Chat) {
-				if a.Status != fsm.StatusClosed || a.ClosedBy != "cid" || a.ClosedAt != a.LastActivityAt || a.Unread || len(a.Participants) != 0 || a.Assignee != "ann" {
+				if a.Status != fsm.StatusClosed || a.ClosedBy != "cid" || a.ClosedAt != a.LastActivityAt || a.Unread || len(a.Participants()) != 0 || a.Assignee != "ann" {
 					t.Errorf("chat %s", renderChat(a))
 				}
 			}},
@@ -286,7 +286,7 @@ func TestTransitions(t *testing.T) {
 			notes:  []string{"bob:chat_assigned:ann"},
 			system: []string{"assigned:bob"},
 			check: func(t *testing.T, b, a *fsm.Chat) {
-				if a.Assignee != "bob" || len(a.Participants) != 0 {
+				if a.Assignee != "bob" || len(a.Participants()) != 0 {
 					t.Errorf("chat %s", renderChat(a))
 				}
 			}},

@@ -237,13 +237,17 @@ type Chat struct {
 	Source Source
 	// rev numbers the versions of a chat, from 0 at creation; snapshots
 	// use (ID, rev) to share a version between the events that hold it.
-	// Declared here, it fills the padding after the one-byte fields: a
-	// chat version takes 160 bytes instead of 176. It wraps around;
-	// only equality matters.
-	rev            uint32
-	Contact        *Contact // shared by all versions of the chat
-	Assignee       string   // "" when unassigned
-	Participants   []string // joined operators in join order, never the assignee; replaced, never modified
+	// Declared here, it fills the padding after the one-byte fields,
+	// which keeps a chat version at 144 bytes, one of Go's size classes
+	// (the next is 160). It wraps around; only equality matters.
+	rev      uint32
+	Contact  *Contact // shared by all versions of the chat
+	Assignee string   // "" when unassigned
+	// participants are the joined operators in join order, never the
+	// assignee; nil when none. A pointer rather than a slice keeps a
+	// version at 144 bytes instead of 160 (versions held by the event
+	// window are most of the heap). Lists are replaced, never modified.
+	participants   *[]string
 	CreatedAt      Millis
 	LastActivityAt Millis
 	WaitingSince   Millis // 0 when no customer message is waiting
@@ -256,6 +260,24 @@ type Chat struct {
 	// transcript is append-only and shared between versions: a version
 	// sees entries [0, len) and later versions only append past that.
 	transcript []Message
+}
+
+// Participants returns the operators who joined the chat, in join order,
+// never the assignee. The slice must not be modified.
+func (c *Chat) Participants() []string {
+	if c.participants == nil {
+		return nil
+	}
+	return *c.participants
+}
+
+// setParticipants replaces the participant list; an empty one is nil.
+func (c *Chat) setParticipants(list []string) {
+	if len(list) == 0 {
+		c.participants = nil
+		return
+	}
+	c.participants = &list
 }
 
 // Transcript returns every transcript entry of this version, oldest first.

@@ -72,8 +72,8 @@ func renderChat(e *encoder, c *fsm.Chat) {
 	e.key("assignee")
 	e.optStr(c.Assignee)
 	e.key("participants")
-	e.arrayStart(len(c.Participants))
-	for _, p := range c.Participants {
+	e.arrayStart(len(c.Participants()))
+	for _, p := range c.Participants() {
 		e.str(p)
 	}
 	e.arrayEnd()

@@ -155,13 +155,12 @@ func keyOf(c *Chat) listKey { return listKey{c.LastActivityAt, c.ID} }
 // one tree, wide[0], keyed by wideKey: a filter that selects most active
 // chats across many cells (status=active alone merges 16 trees) walks that
 // one tree and skips the few keys of other cells, instead of seeking and
-// merging every cell tree. The all-chats set does the same for closed
-// chats, in wide[1], from wideIndexMin closed chats: closed chats are never
-// unread, so a wide closed filter merges at most 8 trees, and at 1,000,000
-// chats that merge was the slowest list (closed, no other filter: p99
-// 32-53 µs). Assignee sets keep no closed tree: most chats are closed, the
-// memory would double their index again, and an operator's closed cells
-// are small enough to merge within the list's budget.
+// merging every cell tree. Closed chats get the same, wide[1]: closed chats
+// are never unread, so a wide closed filter merges at most 8 trees, and at
+// 1,000,000 chats those merges were the slowest lists (closed, with or
+// without an operator: p99 16-53 µs). The memory this costs (about 30
+// bytes a chat for each of the all-chats and assignee sets) was made room
+// for by shrinking chat versions (see Chat.participants).
 type cellSet struct {
 	gen   uint64
 	trees [numCells]*btree.BTreeG[listKey]
@@ -596,8 +595,13 @@ func (a *account) putChat(old, c *Chat) {
 		if mine.wide[0] == nil && a.counts[newOrd+1].chats(StatusActive) >= wideIndexMin {
 			mine.indexWide(0)
 		}
-	} else if all.wide[1] == nil && a.counts[0].chats(StatusClosed) >= wideIndexMin {
-		all.indexWide(1)
+	} else {
+		if all.wide[1] == nil && a.counts[0].chats(StatusClosed) >= wideIndexMin {
+			all.indexWide(1)
+		}
+		if mine.wide[1] == nil && a.counts[newOrd+1].chats(StatusClosed) >= wideIndexMin {
+			mine.indexWide(1)
+		}
 	}
 }
 

@@ -289,7 +289,7 @@ func TestListsAndCountsOverDeepTrees(t *testing.T) {
 	}
 	h.batch(batch...)
 	// A snapshot first, so that the writes below clone the shared cell
-	// sets, active trees and counters before changing them.
+	// sets, wide trees and counters before changing them.
 	frozen := snapshotBytes(t, h.f)
 	randomWorkload(h, rng, 1500, ops)
 	checkListsAndCountsPaged(t, h, ops, []int{50, 499})

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"hash/crc64"
 	"io"
-	"path/filepath"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 

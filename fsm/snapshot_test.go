@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -227,6 +228,55 @@ func TestPacedPersistWritesTheSameBytes(t *testing.T) {
 	if !bytes.Equal(sink.Bytes(), want) {
 		t.Fatal("a paced Persist during applies differs from an unpaced one of the same state")
 	}
+}
+
+// TestPersistToAFailingSink fails the sink at several points of the
+// stream, the account being streamed included: Persist returns the sink's
+// error and cancels the sink, and its encoders end (the goroutine count
+// comes back).
+func TestPersistToAFailingSink(t *testing.T) {
+	h := recordedWorkload(t, fsm.DefaultConfig(), 7, 3000)
+	size := len(snapshotBytes(t, h.f))
+	before := runtime.NumGoroutine()
+	for _, after := range []int{0, 100, size / 2, size - 1} {
+		s, err := h.f.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink := &failingSink{left: after}
+		if err := s.Persist(sink); !errors.Is(err, errSinkFull) {
+			t.Fatalf("failing after %d of %d bytes: Persist returned %v, want errSinkFull", after, size, err)
+		}
+		if !sink.cancelled {
+			t.Fatalf("failing after %d bytes: the sink was not cancelled", after)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines left running after failed persists (%d before)", runtime.NumGoroutine(), before)
+		}
+		runtime.Gosched()
+		time.Sleep(time.Millisecond)
+	}
+}
+
+var errSinkFull = errors.New("sink full")
+
+// failingSink accepts left bytes, then fails every write.
+type failingSink struct {
+	memSink
+	left int
+}
+
+func (s *failingSink) Write(p []byte) (int, error) {
+	if len(p) > s.left {
+		n, _ := s.memSink.Write(p[:s.left])
+		s.left = 0
+		return n, errSinkFull
+	}
+	s.left -= len(p)
+	return s.memSink.Write(p)
 }
 
 func TestRestoreRejectsBadSnapshots(t *testing.T) {

@@ -84,15 +84,20 @@ func TestRestartRefusesADamagedSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := backup.Bytes()
-	needle := data[len(data)/2 : len(data)/2+64]
 	damaged := 0
-	for from := 0; ; damaged++ { // stale copies in free pages too
-		at := bytes.Index(file[from:], needle)
-		if at < 0 {
-			break
+	// The store keeps a chunk in pieces of a few KB, not contiguous in the
+	// file: of needles taken at three places, at least one lies within a
+	// piece.
+	for _, at := range []int{len(data) / 4, len(data) / 2, len(data) * 3 / 4} {
+		needle := data[at : at+64]
+		for from := 0; ; damaged++ { // stale copies in free pages too
+			i := bytes.Index(file[from:], needle)
+			if i < 0 {
+				break
+			}
+			file[from+i+10] ^= 0x01
+			from += i + len(needle)
 		}
-		file[from+at+10] ^= 0x01
-		from += at + len(needle)
 	}
 	if damaged == 0 {
 		t.Fatal("the snapshot's bytes are not in snapshots.db")

@@ -2,6 +2,7 @@ package snapstore
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"slices"
 	"time"
@@ -61,6 +62,14 @@ func OverwriteChunk(s *Store, id string, seq uint64, data []byte) error {
 			return err
 		}
 		return child.Put(keyChunkCRC, crc)
+	})
+}
+
+// SetChunkSize rewrites the recorded data length of chunk seq of
+// snapshot id.
+func SetChunkSize(s *Store, id string, seq uint64, n uint64) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketChunks).Bucket([]byte(id)).Bucket(chunkKey(seq)).Put(keyChunkSize, binary.BigEndian.AppendUint64(nil, n))
 	})
 }
 

@@ -342,3 +342,29 @@ func TestMissingPiece(t *testing.T) {
 	}
 	mustEqualBytes(t, "bytes before the damaged chunk", got, data[:2*cfg.ChunkSize])
 }
+
+// TestDamagedChunkSize gives a chunk a recorded size its pieces do not
+// hold, from one byte off to sizes no chunk can have, after Open checked
+// the sizes: the reader ends with ErrCorrupt, without allocating what the
+// damaged size asks for.
+func TestDamagedChunkSize(t *testing.T) {
+	for _, size := range []uint64{testChunkSize - 1, testChunkSize + 1, 1 << 40, 1 << 63} {
+		s, _ := newStore(t)
+		const chunks, damaged = 16, 12 // beyond what the reader loads ahead
+		data := payload(1, chunks*testChunkSize)
+		id := writeSnapshot(t, s, 1, 1, data, 1000)
+		_, reader, err := s.Open(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := snapstore.SetChunkSize(s, id, damaged, size); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(reader)
+		reader.Close()
+		if !errors.Is(err, snapstore.ErrCorrupt) {
+			t.Fatalf("recorded size %d: got %v, want ErrCorrupt", size, err)
+		}
+		mustEqualBytes(t, "bytes before the damaged chunk", got, data[:damaged*testChunkSize])
+	}
+}

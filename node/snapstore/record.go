@@ -89,19 +89,30 @@ func pieceSize(pageSize int) int {
 }
 
 func pieceKey(i int) []byte {
-	return binary.BigEndian.AppendUint32(append(make([]byte, 0, pieceKeyLen), pieceKeyHead), uint32(i))
+	return appendPieceKey(make([]byte, 0, pieceKeyLen), i)
+}
+
+func appendPieceKey(dst []byte, i int) []byte {
+	return binary.BigEndian.AppendUint32(append(dst, pieceKeyHead), uint32(i))
+}
+
+// isPieceKey reports whether k is pieceKey(i).
+func isPieceKey(k []byte, i int) bool {
+	return len(k) == pieceKeyLen && k[0] == pieceKeyHead && binary.BigEndian.Uint32(k[1:]) == uint32(i)
 }
 
 // putChunkData stores data in the chunk's bucket, in pieces of size.
-// BoltDB keeps a reference to data until the transaction commits.
+// BoltDB keeps a reference to data until the transaction commits, and
+// copies keys, so one key buffer serves every piece.
 func putChunkData(b *bolt.Bucket, data []byte, size int) error {
 	if err := b.Put(keyChunkSize, binary.BigEndian.AppendUint64(nil, uint64(len(data)))); err != nil {
 		return err
 	}
 	// Pieces arrive in key order, so leaves may be filled: two pieces a page.
 	b.FillPercent = 1
+	key := make([]byte, 0, pieceKeyLen)
 	for i, off := 0, 0; off < len(data); i, off = i+1, off+size {
-		if err := b.Put(pieceKey(i), data[off:min(off+size, len(data))]); err != nil {
+		if err := b.Put(appendPieceKey(key[:0], i), data[off:min(off+size, len(data))]); err != nil {
 			return err
 		}
 	}
@@ -131,12 +142,15 @@ func appendChunkData(dst []byte, b *bolt.Bucket) ([]byte, error) {
 	if !ok {
 		return dst, errors.New("no data")
 	}
+	if size < 0 || size > maxChunkSize {
+		return dst, fmt.Errorf("recorded size %d is out of range", size)
+	}
 	start := len(dst)
 	dst = slices.Grow(dst, int(size))
 	c := b.Cursor()
 	want := 0
 	for k, v := c.Seek(pieceKey(0)); k != nil && k[0] == pieceKeyHead; k, v = c.Next() {
-		if !bytes.Equal(k, pieceKey(want)) {
+		if !isPieceKey(k, want) {
 			return dst, fmt.Errorf("piece %d is missing", want)
 		}
 		dst = append(dst, v...)

@@ -145,9 +145,9 @@ func Open(cfg Config) (*Node, error) {
 		}
 	}()
 
-	// Both BoltDB files rebuild their freelists on open by walking every
-	// page (NoFreelistSync): for a node with a 1 GB snapshot, tenths of a
-	// second each, which the two files spend side by side.
+	// raft.db rebuilds its freelist on open by walking every page
+	// (NoFreelistSync), and snapshots.db does after a crash mid-snapshot:
+	// the two files are opened side by side.
 	type opened struct {
 		store snapshotStore
 		err   error

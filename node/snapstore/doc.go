@@ -75,8 +75,10 @@
 // when a key is added to it; see keyChunkData. Pieces two to a page,
 // rather than one value, because BoltDB writes a multi-page value from a
 // buffer it allocates per commit; see pieceSize.) New files have 16 KiB
-// pages. The file is opened with NoFreelistSync
-// and the hashmap freelist, like data/raft.db: deleted snapshots free large
-// page runs that the next snapshot reuses, and the freelist is not
-// rewritten on every commit.
+// pages. The file uses the hashmap freelist, like data/raft.db: deleted
+// snapshots free large page runs that the next snapshot reuses. The
+// freelist is written by every commit except a snapshot's chunks before
+// its last (see Store.write), so it is not rewritten a thousand times per
+// snapshot, and yet Open reads it from one page instead of walking the
+// whole file, unless the last writer died mid-snapshot.
 package snapstore

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"os"
 	"slices"
 	"time"
 
@@ -216,4 +217,40 @@ func RecordedCRC(s *Store, id string) (uint64, error) {
 		return err
 	})
 	return crc, err
+}
+
+// FreelistRecorded reports whether the newest commit in the file at path
+// recorded BoltDB's freelist, so that opening the file reads it instead of
+// walking every page. It reads the two meta pages of BoltDB's file format:
+// after a 16-byte page header, the meta holds magic, version, page size
+// and flags (4 bytes each), the root bucket (16), then the freelist's page
+// id, the high-water page id and the transaction id (8 bytes each).
+func FreelistRecorded(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	const (
+		offPageSize = 16 + 8
+		offFreelist = 16 + 32
+		offTxID     = 16 + 48
+		noFreelist  = ^uint64(0)
+	)
+	head := make([]byte, offTxID+8)
+	if _, err := f.ReadAt(head, 0); err != nil {
+		return false, err
+	}
+	pageSize := int64(binary.LittleEndian.Uint32(head[offPageSize:]))
+	var newestTx, freelist uint64
+	for i := range int64(2) {
+		meta := make([]byte, offTxID+8)
+		if _, err := f.ReadAt(meta, i*pageSize); err != nil {
+			return false, err
+		}
+		if tx := binary.LittleEndian.Uint64(meta[offTxID:]); i == 0 || tx > newestTx {
+			newestTx, freelist = tx, binary.LittleEndian.Uint64(meta[offFreelist:])
+		}
+	}
+	return freelist != noFreelist, nil
 }

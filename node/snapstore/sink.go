@@ -119,7 +119,7 @@ func (k *sink) commit(final bool) error {
 		}
 	}
 	id := []byte(k.ID())
-	err := k.store.update(func(tx *bolt.Tx) error {
+	err := k.store.write(final, func(tx *bolt.Tx) error {
 		chunks := tx.Bucket(bucketChunks).Bucket(id)
 		if chunks == nil {
 			return fmt.Errorf("%w: the bucket of pending snapshot %s is missing", ErrCorrupt, id)

@@ -69,11 +69,15 @@ func Open(path string, cfg Config) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("snapstore: create the directory of %s: %w", path, err)
 	}
+	// NoFreelistSync stays false here, so that a file whose last commit
+	// left no freelist (a crash while a snapshot was being written) pays
+	// BoltDB's walk of every page once, and gets its freelist recorded
+	// again before Open returns. From then on each write transaction says
+	// for itself whether it records the freelist: see write.
 	db, err := bolt.Open(path, mode, &bolt.Options{
-		Timeout:        cfg.LockTimeout,
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
-		PageSize:       snapshotPageSize, // for a new file only
+		Timeout:      cfg.LockTimeout,
+		FreelistType: bolt.FreelistMapType,
+		PageSize:     snapshotPageSize, // for a new file only
 	})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("snapstore: %w: %s still locked after %v", ErrLocked, path, cfg.LockTimeout)
@@ -455,9 +459,10 @@ func (s *Store) reap() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// Look in a read transaction first, and start a write transaction only
-	// when there is something to delete: with NoFreelistSync, rolling back
-	// a write transaction makes BoltDB rescan the whole file to rebuild its
-	// freelist, and committing an empty one costs two fdatasyncs.
+	// when there is something to delete: committing an empty one costs two
+	// fdatasyncs, and rolling one back while a snapshot is being written
+	// (no freelist recorded) makes BoltDB walk the whole file to rebuild
+	// its freelist.
 	var doomed, spared []string
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
@@ -547,11 +552,30 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 	return closedAsErrClosed(s.db.View(fn))
 }
 
+// update runs fn in a write transaction that records BoltDB's freelist.
 func (s *Store) update(fn func(*bolt.Tx) error) error {
+	return s.write(true, fn)
+}
+
+// write runs fn in a write transaction. With recordFreelist, the commit
+// also writes BoltDB's freelist (the ids of every free page, up to half a
+// megabyte after a 1 GB snapshot is reaped); without it, the commit marks
+// the file as having none, and the next Open rebuilds it by walking every
+// page of the file. That walk costs seconds of a restart for a node with
+// two 1 GB snapshots, so every commit records the freelist except the
+// chunks of a snapshot before its last: those are most of the commits, and
+// the snapshot's final commit records it. Only a file whose writer died
+// mid-snapshot is walked.
+func (s *Store) write(recordFreelist bool, fn func(*bolt.Tx) error) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	return closedAsErrClosed(s.db.Update(fn))
+	return closedAsErrClosed(s.db.Update(func(tx *bolt.Tx) error {
+		// BoltDB reads the field only in Commit, under the writer lock
+		// that fn holds too, so setting it here is safe.
+		s.db.NoFreelistSync = !recordFreelist
+		return fn(tx)
+	}))
 }
 
 // closedAsErrClosed reports a transaction that lost the race with Close as

@@ -18,11 +18,15 @@ package fsm_test
 //	heap per chat         <= 2 KB beyond the message text bytes
 //
 // Run them with `make bench-fsm`; the load itself takes about a minute at
-// scale 1.0 and needs several GB of memory.
+// scale 1.0 and needs several GB of memory. BenchmarkApply's timed loop
+// runs under the pprof label bench=Apply, so that a -cpuprofile, which
+// also holds the load's applies, can be narrowed to it with
+// go tool pprof -tagfocus bench=Apply.
 
 import (
 	"bufio"
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +35,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -1058,43 +1063,45 @@ func BenchmarkApply(b *testing.B) {
 	cmds := make([]fsm.Command, 0, benchBatchSize)
 	encoded := make([][]byte, 0, benchBatchSize)
 	b.StartTimer()
-	for b.Loop() {
-		b.StopTimer()
-		cmds, encoded = cmds[:0], encoded[:0]
-		for range benchBatchSize {
-			cmd := w.next(fx.now)
-			fx.now++
-			enc, err := fsm.EncodeCommand(cmd)
-			if err != nil {
-				b.Fatal(err)
+	pprof.Do(context.Background(), pprof.Labels("bench", "Apply"), func(context.Context) {
+		for b.Loop() {
+			b.StopTimer()
+			cmds, encoded = cmds[:0], encoded[:0]
+			for range benchBatchSize {
+				cmd := w.next(fx.now)
+				fx.now++
+				enc, err := fsm.EncodeCommand(cmd)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cmds = append(cmds, cmd)
+				encoded = append(encoded, enc)
 			}
-			cmds = append(cmds, cmd)
-			encoded = append(encoded, enc)
-		}
-		data := fsm.EncodeBatch(encoded)
-		fx.index++
-		log := &raft.Log{Index: fx.index, Term: 1, Type: raft.LogCommand, Data: data}
-		b.StartTimer()
+			data := fsm.EncodeBatch(encoded)
+			fx.index++
+			log := &raft.Log{Index: fx.index, Term: 1, Type: raft.LogCommand, Data: data}
+			b.StartTimer()
 
-		m := rec.begin()
-		out := fx.fsm.Apply(log)
-		rec.endScaled(m, &perCommand, benchBatchSize)
+			m := rec.begin()
+			out := fx.fsm.Apply(log)
+			rec.endScaled(m, &perCommand, benchBatchSize)
 
-		b.StopTimer()
-		results, ok := out.([]fsm.Result)
-		if !ok || len(results) != len(cmds) {
-			b.Fatalf("Apply returned %T with %d results for %d commands", out, len(results), len(cmds))
-		}
-		for k, r := range results {
-			if r.Err != nil {
-				b.Fatalf("command %T %+v: %v", cmds[k], cmds[k], r.Err)
+			b.StopTimer()
+			results, ok := out.([]fsm.Result)
+			if !ok || len(results) != len(cmds) {
+				b.Fatalf("Apply returned %T with %d results for %d commands", out, len(results), len(cmds))
 			}
-			if _, ok := cmds[k].(*fsm.CreateChat); ok {
-				w.add(cmds[k].Head().Account, r.Chat)
+			for k, r := range results {
+				if r.Err != nil {
+					b.Fatalf("command %T %+v: %v", cmds[k], cmds[k], r.Err)
+				}
+				if _, ok := cmds[k].(*fsm.CreateChat); ok {
+					w.add(cmds[k].Head().Account, r.Chat)
+				}
 			}
+			b.StartTimer()
 		}
-		b.StartTimer()
-	}
+	})
 	perCommand.report(b, "/cmd")
 	if n := len(perCommand.wall); n > 0 {
 		var total time.Duration

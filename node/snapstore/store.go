@@ -69,15 +69,17 @@ func Open(path string, cfg Config) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("snapstore: create the directory of %s: %w", path, err)
 	}
-	// NoFreelistSync stays false here, so that a file whose last commit
-	// left no freelist (a crash while a snapshot was being written) pays
-	// BoltDB's walk of every page once, and gets its freelist recorded
-	// again before Open returns. From then on each write transaction says
-	// for itself whether it records the freelist: see write.
+	// Each write transaction says for itself whether it records the
+	// freelist (see write). NoFreelistSync here keeps BoltDB from
+	// committing on Open, before initFormat has checked that the file is
+	// a snapshot store. A file whose last commit left no freelist (its
+	// writer died mid-snapshot) is walked on Open, and recover's cleanup
+	// of that snapshot records the freelist again.
 	db, err := bolt.Open(path, mode, &bolt.Options{
-		Timeout:      cfg.LockTimeout,
-		FreelistType: bolt.FreelistMapType,
-		PageSize:     snapshotPageSize, // for a new file only
+		Timeout:        cfg.LockTimeout,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+		PageSize:       snapshotPageSize, // for a new file only
 	})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("snapstore: %w: %s still locked after %v", ErrLocked, path, cfg.LockTimeout)

@@ -1,6 +1,7 @@
 package snapstore_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -413,6 +414,44 @@ func TestOpenUnknownFormat(t *testing.T) {
 	}
 	if _, err := snapstore.Open(path, testConfig(t)); !errors.Is(err, snapstore.ErrUnsupportedFormat) {
 		t.Fatalf("Open: got %v, want ErrUnsupportedFormat", err)
+	}
+}
+
+// TestOpenForeignFileLeavesItAlone: a BoltDB file that is not a snapshot
+// store (raft.db given by mistake, say) is refused without a byte of it
+// changing, even when its freelist is not recorded (as raft.db's is not).
+func TestOpenForeignFileLeavesItAlone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "raft.db")
+	db, err := bolt.Open(path, 0o600, &bolt.Options{NoFreelistSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("logs"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("k"), []byte("v"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := snapstore.Open(path, testConfig(t)); !errors.Is(err, snapstore.ErrUnsupportedFormat) {
+		t.Fatalf("Open: got %v, want ErrUnsupportedFormat", err)
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Fatal("Open refused the file but changed it")
 	}
 }
 

@@ -357,6 +357,15 @@ func (ap *applier) createChat(c *CreateChat) (Result, *Error) {
 	return Result{Chat: ch, Message: msg, Created: true}, nil
 }
 
+// actOn checks the acting operator, as actor does, and looks up the chat
+// the command names: the start of every operator's action on a chat.
+func (ap *applier) actOn(operator *string, chat int64) (*Chat, *Error) {
+	if err := ap.actor(operator); err != nil {
+		return nil, err
+	}
+	return ap.chatFor(chat)
+}
+
 // chatFor looks up the chat a command names.
 func (ap *applier) chatFor(id int64) (*Chat, *Error) {
 	if ch := ap.acc.chat(id); ch != nil {
@@ -427,10 +436,7 @@ func (ap *applier) reopenInto(n *Chat) {
 }
 
 func (ap *applier) operatorMessage(c *OperatorMessage) (Result, *Error) {
-	if err := ap.actor(&c.Operator); err != nil {
-		return Result{}, err
-	}
-	old, err := ap.chatFor(c.Chat)
+	old, err := ap.actOn(&c.Operator, c.Chat)
 	if err != nil {
 		return Result{}, err
 	}
@@ -479,10 +485,7 @@ func (ap *applier) unjoin(op string, chat int64) {
 }
 
 func (ap *applier) join(c *ChatAction) (Result, *Error) {
-	if err := ap.actor(&c.Operator); err != nil {
-		return Result{}, err
-	}
-	old, err := ap.chatFor(c.Chat)
+	old, err := ap.actOn(&c.Operator, c.Chat)
 	if err != nil {
 		return Result{}, err
 	}
@@ -513,10 +516,7 @@ func (ap *applier) join(c *ChatAction) (Result, *Error) {
 }
 
 func (ap *applier) leave(c *ChatAction) (Result, *Error) {
-	if err := ap.actor(&c.Operator); err != nil {
-		return Result{}, err
-	}
-	old, err := ap.chatFor(c.Chat)
+	old, err := ap.actOn(&c.Operator, c.Chat)
 	if err != nil {
 		return Result{}, err
 	}
@@ -541,10 +541,7 @@ func (ap *applier) leave(c *ChatAction) (Result, *Error) {
 }
 
 func (ap *applier) setUnread(c *ChatAction, unread bool) (Result, *Error) {
-	if err := ap.actor(&c.Operator); err != nil {
-		return Result{}, err
-	}
-	old, err := ap.chatFor(c.Chat)
+	old, err := ap.actOn(&c.Operator, c.Chat)
 	if err != nil {
 		return Result{}, err
 	}
@@ -567,10 +564,7 @@ func (ap *applier) setUnread(c *ChatAction, unread bool) (Result, *Error) {
 }
 
 func (ap *applier) close(c *ChatAction) (Result, *Error) {
-	if err := ap.actor(&c.Operator); err != nil {
-		return Result{}, err
-	}
-	old, err := ap.chatFor(c.Chat)
+	old, err := ap.actOn(&c.Operator, c.Chat)
 	if err != nil {
 		return Result{}, err
 	}
@@ -595,10 +589,7 @@ func (ap *applier) close(c *ChatAction) (Result, *Error) {
 }
 
 func (ap *applier) reopen(c *ChatAction) (Result, *Error) {
-	if err := ap.actor(&c.Operator); err != nil {
-		return Result{}, err
-	}
-	old, err := ap.chatFor(c.Chat)
+	old, err := ap.actOn(&c.Operator, c.Chat)
 	if err != nil {
 		return Result{}, err
 	}

@@ -34,6 +34,7 @@ const (
 // after Propose returned it:
 //
 //	start <last snapshot index> <applied index>
+//	snap <index>   (a snapshot completed; snapshot rounds only)
 //	acct <account> <index>
 //	chat <account> <chat id> <index> <text>
 //	msg <account> <chat id> <seq> <index> <text>
@@ -70,6 +71,19 @@ func runCrashChild() {
 		snap = st.LastSnapshot.Index
 	}
 	say("start %d %d", snap, n.FSM().AppliedIndex())
+	if os.Getenv(crashSnapEnv) != "" {
+		// Report each completed snapshot, so that the parent can wait
+		// for one before it kills: a snapshot paced beside a stream of
+		// writes may take longer than a round's writes.
+		go func() {
+			for last := snap; ; time.Sleep(5 * time.Millisecond) {
+				if s := n.Status().LastSnapshot; s != nil && s.Index > last {
+					last = s.Index
+					say("snap %d", last)
+				}
+			}
+		}()
+	}
 
 	propose := func(cmd fsm.Command) (fsm.Result, uint64) {
 		res, index, err := n.Propose(context.Background(), cmd)
@@ -157,9 +171,16 @@ func TestCrashDurability(t *testing.T) {
 		}()
 
 		// Kill after a random number of acknowledgements (a random moment
-		// in the write stream, independent of the machine's speed).
+		// in the write stream, independent of the machine's speed). A
+		// snapshot round also waits until a snapshot has completed and a
+		// write after it was acknowledged, so that the next start
+		// recovers through a snapshot plus log replay.
 		killAfter := 20 + rng.IntN(400)
 		acks := 0
+		var snapIndex, ackIndex uint64
+		due := func() bool {
+			return acks >= killAfter && (!snapshots || snapIndex > 0 && ackIndex > snapIndex)
+		}
 		deadline := time.After(30 * time.Second)
 		killed := false
 	read:
@@ -181,6 +202,11 @@ func TestCrashDurability(t *testing.T) {
 						snapshotRecoveries++
 					}
 					continue
+				case "snap":
+					if snapIndex == 0 {
+						snapIndex, _ = strconv.ParseUint(f[1], 10, 64)
+					}
+					continue
 				case "acct":
 					accounts[f[1]] = true
 				case "chat":
@@ -196,8 +222,9 @@ func TestCrashDurability(t *testing.T) {
 					idx, _ = strconv.ParseUint(f[2], 10, 64)
 				}
 				lastIndex = max(lastIndex, idx)
+				ackIndex = max(ackIndex, idx)
 				acks++
-				if acks == killAfter && !killed {
+				if due() && !killed {
 					if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 						t.Fatal(err)
 					}

@@ -345,7 +345,7 @@ func BenchmarkDatasetRestartToReady(b *testing.B) {
 }
 
 // BenchmarkDatasetWriteDuringSnapshot: write latency of 16 concurrent
-// writers for 10 s while nothing else happens, then while a snapshot of
+// writers for 40 s while nothing else happens, then while a snapshot of
 // the whole state persists. Target: p99 during <= 2x p99 without.
 func BenchmarkDatasetWriteDuringSnapshot(b *testing.B) {
 	fx := datasetFixtureFor(b)

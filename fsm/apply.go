@@ -276,9 +276,7 @@ func (ap *applier) upsertOperator(c *UpsertOperator) (Result, *Error) {
 	}
 	a = ap.own()
 	rec := &Operator{ID: c.Operator, Name: c.Name, Email: c.Email, CreatedAt: ap.at}
-	o := &operator{gen: a.gen, rec: rec, ord: a.ordinal(c.Operator)}
-	i, _ := a.findOp(c.Operator)
-	a.ops = slices.Insert(a.ops, i, o)
+	a.addOp(&operator{gen: a.gen, rec: rec, ord: a.ordinal(c.Operator)})
 	ap.emit(EventOperatorUpserted, nil, nil, rec)
 	return Result{Operator: rec, Created: true}, nil
 }
@@ -293,14 +291,10 @@ func (ap *applier) removeOperator(c *RemoveOperator) (Result, *Error) {
 	// Active chats assigned to the operator, in id order.
 	var assigned []int64
 	cs := a.assignees[o.ord]
-	for cell, t := range cs.trees {
-		if t == nil || cell >= numCells/2 { // the upper half of the cells is closed
-			continue
-		}
-		t.Scan(func(k listKey) bool {
-			assigned = append(assigned, k.id)
-			return true
-		})
+	var it listIter
+	it.seek(&cs.halves[0], activeMask, nil)
+	for k, ok := it.prev(); ok; k, ok = it.prev() {
+		assigned = append(assigned, k.id)
 	}
 	slices.Sort(assigned)
 	var joined []int64
@@ -310,6 +304,7 @@ func (ap *applier) removeOperator(c *RemoveOperator) (Result, *Error) {
 
 	i, _ := a.findOp(c.Operator)
 	a.ops = slices.Delete(a.ops, i, i+1)
+	a.opByOrd[o.ord] = nil
 	ap.emit(EventOperatorRemoved, nil, nil, o.rec.ID)
 	for _, id := range assigned {
 		old := a.chat(id)

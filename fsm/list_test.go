@@ -263,8 +263,21 @@ func TestListsAndCountsOverDeepTrees(t *testing.T) {
 	h.setup(ops...)
 	rng := rand.New(rand.NewSource(2))
 	batch := make([]fsm.Command, 0, 100)
+	// Skewed like real accounts: few contacts and few emails, so that
+	// some cells are rare enough for their own trees (checked below).
+	skewed := func(rareShare float64, rare, common []fsm.Source) fsm.Source {
+		if rng.Float64() < rareShare {
+			return rare[rng.Intn(len(rare))]
+		}
+		return common[rng.Intn(len(common))]
+	}
 	for i := 0; i < 3000; i++ {
-		c := &fsm.CreateChat{Contact: fsm.Contact{Type: fsm.AllContactTypes[rng.Intn(2)]}, Source: fsm.AllSources[rng.Intn(4)], Text: "hi"}
+		ct := fsm.ContactTypeVisitor
+		if rng.Float64() < 0.25 {
+			ct = fsm.ContactTypeContact
+		}
+		src := skewed(0.04, []fsm.Source{fsm.SourceEmail}, []fsm.Source{fsm.SourceLandingPage, fsm.SourceChatPage, fsm.SourceExternalPage})
+		c := &fsm.CreateChat{Contact: fsm.Contact{Type: ct}, Source: src, Text: "hi"}
 		if i%3 == 0 {
 			c.Time = h.now // ties with the previous chat
 		}
@@ -274,12 +287,15 @@ func TestListsAndCountsOverDeepTrees(t *testing.T) {
 			batch = batch[:0]
 		}
 	}
-	// Unread=false needs replies, closed needs closes: a third of the
-	// chats get a reply, and half of those are closed (enough for the
-	// all-chats set to keep its wide tree of closed chats).
-	for id := int64(1); id <= 3000; id += 3 {
+	// Unread=false needs replies, closed needs closes: two thirds of
+	// the chats get a reply, and half of those are closed (enough for
+	// both halves of the all-chats set to keep trees of rare cells).
+	for id := int64(1); id <= 3000; id++ {
+		if id%3 == 0 {
+			continue
+		}
 		batch = append(batch, &fsm.OperatorMessage{Chat: id, Operator: ops[rng.Intn(len(ops))], Text: "reply"})
-		if id%2 == 1 {
+		if id%3 == 1 {
 			batch = append(batch, &fsm.Close{ChatAction: act(id, ops[0])})
 		}
 		if len(batch) >= 98 {
@@ -288,8 +304,11 @@ func TestListsAndCountsOverDeepTrees(t *testing.T) {
 		}
 	}
 	h.batch(batch...)
+	if kept := fsm.RareCellTrees(h.f, h.acct); kept[0] == 0 || kept[1] == 0 {
+		t.Fatalf("rare-cell trees kept by half: %v; the test must reach lists that walk them", kept)
+	}
 	// A snapshot first, so that the writes below clone the shared cell
-	// sets, wide trees and counters before changing them.
+	// sets, trees and counters before changing them.
 	frozen := snapshotBytes(t, h.f)
 	randomWorkload(h, rng, 1500, ops)
 	checkListsAndCountsPaged(t, h, ops, []int{50, 499})

@@ -1,11 +1,8 @@
 package fsm
 
 import (
-	"math"
 	"math/bits"
 	"sort"
-
-	"github.com/tidwall/btree"
 )
 
 // Read methods take the read lock for the duration of the read only; the
@@ -91,9 +88,10 @@ func (f *FSM) Chat(account string, id int64) (*Chat, error) {
 
 // ListChats returns one page of the filtered list, newest activity first,
 // by an ordered index walk that stops after q.Limit chats. The walk merges
-// the B-trees of the cells the filter selects (at most 32, usually far
-// fewer), so its cost depends on the page size, not on the account's size.
-// Next is nil when no chat follows the page.
+// at most two trees (active and closed chats) and skips every subtree that
+// holds none of the cells the filter selects, so its cost depends on the
+// page size, not on the account's size. Next is nil when no chat follows
+// the page.
 func (f *FSM) ListChats(account string, q ListQuery) (ChatPage, error) {
 	if q.Limit < 1 {
 		return ChatPage{}, invalidField("limit", "limit must be at least 1")
@@ -123,18 +121,7 @@ func (f *FSM) ListChats(account string, q ListQuery) (ChatPage, error) {
 		m = new(listMerge)
 	}
 	defer f.lists.Put(m)
-	m.reset(q.After)
-	for h, w := range cs.wide {
-		if sel := mask & halfCells(h); w != nil && wideFilter(row, sel, Status(h+1), fl) {
-			m.add(w, sel)
-			mask &^= sel
-		}
-	}
-	for ; mask != 0; mask &= mask - 1 {
-		if t := cs.trees[bits.TrailingZeros32(uint32(mask))]; t != nil && t.Len() > 0 {
-			m.add(t, 0)
-		}
-	}
+	m.plan(cs, row, mask, q.After)
 	page := ChatPage{Chats: make([]*Chat, 0, min(q.Limit, 64))}
 	for {
 		k, ok := m.pop()
@@ -154,97 +141,80 @@ func (f *FSM) ListChats(account string, q ListQuery) (ChatPage, error) {
 // halfCells is the cells of half h: 0 active, 1 closed.
 func halfCells(h int) cellMask { return activeMask << (h * numActiveCells) }
 
-// wideFilter reports whether a list should walk a cell set's wide tree of
-// status s for the cells sel of its half: when they are at least four cells
-// and hold at least a quarter of the set's chats of that status, so that
-// the walk skips at most about three keys per chat it returns. row is the
-// set's counters.
-func wideFilter(row *comboRow, sel cellMask, s Status, fl ChatFilter) bool {
-	if bits.OnesCount32(uint32(sel)) < 4 {
-		return false
-	}
-	selected, ok := comboIndex(s, fl.ContactType, fl.Source, fl.Unread)
-	return ok && 4*row[selected] >= row.chats(s)
-}
-
-// listMerge walks trees in list order (newest first, so backwards: the
-// trees are oldest first), merging their heads. Cell trees yield every key;
-// a wide tree yields the keys of the cells in its filter. It is reused
-// through FSM.lists, so that a list allocates nothing but its page: a fresh
-// B-tree iterator costs an allocation, and a wide filter needs several.
+// listMerge walks trees in list order (newest first), merging their heads.
+// It is reused through FSM.lists: its iterators take a few kilobytes.
 type listMerge struct {
-	its    [numCells + 1]btree.IterG[listKey]
-	filter [numCells + 1]cellMask // 0 for a cell tree
-	heads  [numCells + 1]listKey  // each live source's next key, in list-key form
-	live   [numCells + 1]uint8    // indexes of the sources with a head, in no order
-	n      int                    // live[:n] are live
-	added  int                    // sources added
-	after  *Cursor
+	its   [numCells + 2]listIter
+	heads [numCells + 2]listKey // each live source's next key
+	live  [numCells + 2]uint8   // indexes of the sources with a head, in no order
+	n     int                   // live[:n] are live
+	added int                   // sources added
 }
 
-func (m *listMerge) reset(after *Cursor) {
-	m.n, m.added, m.after = 0, 0, after
+// plan picks, for each half, the trees that the cells in mask are walked
+// in, and positions each walk at its newest key older than the cursor (or
+// at its newest key). Cells that are rare together, and have their own
+// trees, are merged from those; otherwise the half's tree is walked,
+// skipping the subtrees without a cell of mask. row is cs's counters.
+func (m *listMerge) plan(cs *cellSet, row *comboRow, mask cellMask, after *Cursor) {
+	m.n, m.added = 0, 0
+	var before *listKey
+	if after != nil {
+		before = &listKey{after.LastActivityAt, after.ID}
+	}
+	for h := range 2 {
+		sel := mask & halfCells(h)
+		total := row[mustCombo(Status(h+1), ContactTypeAny, SourceAny, UnreadAny)]
+		var count int32
+		kept := true
+		for rest := sel; rest != 0; rest &= rest - 1 {
+			cell := bits.TrailingZeros32(uint32(rest))
+			n := cellCount(row, cell)
+			if n == 0 {
+				sel &^= 1 << cell
+				continue
+			}
+			count += n
+			kept = kept && cs.cells[cell] != nil
+		}
+		// Merging a few trees of contiguous keys beats a walk that reads
+		// one scattered key per chat; a walk beats seeking many trees.
+		switch few := bits.OnesCount32(uint32(sel)) <= maxMergedCells; {
+		case sel == 0:
+		case kept && (few || count*rareCellShare < total):
+			for rest := sel; rest != 0; rest &= rest - 1 {
+				cell := bits.TrailingZeros32(uint32(rest))
+				m.add(cs.cells[cell], 1<<cell, before)
+			}
+		default:
+			m.add(&cs.halves[h], sel, before)
+		}
+	}
 }
 
-// add positions a walk of t at its newest key older than the cursor (or at
-// its newest key). filter is 0 for a cell tree, or the cells wanted of a
-// wide tree.
-func (m *listMerge) add(t *btree.BTreeG[listKey], filter cellMask) {
+// maxMergedCells is the number of rare-cell trees that a list merges
+// rather than walk the half, however many chats they hold together.
+const maxMergedCells = 4
+
+// cellCount is the number of chats in cell that row counts.
+func cellCount(row *comboRow, cell int) int32 {
+	s, ct, src, unread := cellValues(cell)
+	u := UnreadFalse
+	if unread {
+		u = UnreadTrue
+	}
+	return row[mustCombo(s, ct, src, u)]
+}
+
+func (m *listMerge) add(t *listTree, filter cellMask, before *listKey) {
 	j := m.added
 	m.added++
-	it := &m.its[j]
-	it.Init(t, false)
-	m.filter[j] = filter
+	m.its[j].seek(t, filter, before)
 	var ok bool
-	if m.after != nil && it.Seek(m.seekKey(filter != 0)) {
-		ok = it.Prev()
-	} else {
-		ok = it.Last()
-	}
-	if m.settle(j, ok) {
+	if m.heads[j], ok = m.its[j].prev(); ok {
 		m.live[m.n] = uint8(j)
 		m.n++
 	}
-}
-
-// seekKey is the smallest key not older than the cursor, in the form of a
-// cell tree or (wide) of a wide tree.
-func (m *listMerge) seekKey(wide bool) listKey {
-	k := listKey{m.after.LastActivityAt, m.after.ID}
-	if !wide {
-		return k
-	}
-	// Chat ids are positive and far below 1<<58; a cursor from outside
-	// may hold any id, which must not wrap when shifted.
-	switch {
-	case k.id <= 0:
-		k.id = 0
-	case k.id >= math.MaxInt64>>cellBits:
-		k.id = math.MaxInt64
-	default:
-		k.id <<= cellBits
-	}
-	return k
-}
-
-// settle moves source j back from its current key (ok says it has one) to
-// the first key its filter accepts and makes that its head; it reports
-// whether there is one.
-func (m *listMerge) settle(j int, ok bool) bool {
-	it := &m.its[j]
-	filter := m.filter[j]
-	for ; ok; ok = it.Prev() {
-		k := it.Item()
-		if filter == 0 {
-			m.heads[j] = k
-			return true
-		}
-		if k, cell := splitWideKey(k); filter&(1<<cell) != 0 {
-			m.heads[j] = k
-			return true
-		}
-	}
-	return false
 }
 
 // pop returns the next key in list order (the newest head), or false when
@@ -261,7 +231,8 @@ func (m *listMerge) pop() (listKey, bool) {
 	}
 	j := int(m.live[best])
 	k := m.heads[j]
-	if !m.settle(j, m.its[j].Prev()) {
+	var ok bool
+	if m.heads[j], ok = m.its[j].prev(); !ok {
 		m.n--
 		m.live[best] = m.live[m.n]
 	}

@@ -1063,7 +1063,11 @@ func (ar *accountReader) record(tag uint8) error {
 	switch tag {
 	case recOperator:
 		o := &operator{rec: ar.operator()}
-		o.ord = a.ords[o.rec.ID]
+		ord, ok := a.ords[o.rec.ID]
+		if !ok || ord == 0 {
+			return fmt.Errorf("%w: operator %q has no assignee ordinal", ErrBadSnapshot, o.rec.ID)
+		}
+		o.ord = ord
 		o.readUpTo = r.int()
 		n := r.arr()
 		if n > r.cfg.InboxSize {
@@ -1084,6 +1088,7 @@ func (ar *accountReader) record(tag uint8) error {
 			return fmt.Errorf("%w: operators out of order", ErrBadSnapshot)
 		}
 		a.ops = append(a.ops, o)
+		a.opByOrd[o.ord] = o
 	case recChat:
 		c, err := ar.chat()
 		if err != nil {

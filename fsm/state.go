@@ -95,6 +95,11 @@ func cellIndex(s Status, ct ContactType, src Source, unread bool) int {
 
 func cellOf(c *Chat) int { return cellIndex(c.Status, c.Contact.Type, c.Source, c.Unread) }
 
+// cellValues undoes cellIndex.
+func cellValues(cell int) (Status, ContactType, Source, bool) {
+	return Status(cell>>4 + 1), ContactType(cell>>3&1 + 1), Source(cell>>1&3 + 1), cell&1 == 1
+}
+
 // cellMask is a set of cells as a bit mask.
 type cellMask uint32
 
@@ -147,112 +152,125 @@ func listLess(a, b listKey) bool {
 
 func keyOf(c *Chat) listKey { return listKey{c.LastActivityAt, c.ID} }
 
-// cellSet is one list index partition: a B-tree per cell. Each account has
-// one for all chats and one per assignee (ordinal 0 is "unassigned"); their
-// counters live in account.counts.
+// cellSet is one list index partition: a listTree for its active chats
+// and one for its closed chats. Each account has one for all chats and one
+// per assignee (ordinal 0 is "unassigned"); their counters live in
+// account.counts.
 //
-// A set with at least wideIndexMin active chats also keeps all of them in
-// one tree, wide[0], keyed by wideKey: a filter that selects most active
-// chats across many cells (status=active alone merges 16 trees) walks that
-// one tree and skips the few keys of other cells, instead of seeking and
-// merging every cell tree. Closed chats get the same, wide[1]: closed chats
-// are never unread, so a wide closed filter merges at most 8 trees, and at
-// 1,000,000 chats those merges were the slowest lists (closed, with or
-// without an operator: p99 16-53 µs). The memory this costs (about 30
-// bytes a chat for each of the all-chats and assignee sets) was made room
-// for by shrinking chat versions (see Chat.participants).
+// A half's tree serves any filter by skipping subtrees without a wanted
+// cell, but a rare cell is spread thin: at one chat in 64, every leaf the
+// walk reads yields about one chat, and a page of 50 reads 50 leaves. So
+// a large half also keeps a tree of its own for each rare cell (see
+// keepsCellTree); a filter whose cells are rare together walks those.
+// Only the few chats in rare cells pay for the second tree when they move.
 type cellSet struct {
-	gen   uint64
-	trees [numCells]*btree.BTreeG[listKey]
-	wide  [2]*btree.BTreeG[listKey] // by half (active, closed); nil until kept
+	gen    uint64
+	halves [2]listTree         // by half (active, closed)
+	cells  [numCells]*listTree // the rare cells' own trees; nil for the others
 }
 
-// wideIndexMin is the number of active (or closed) chats from which a cell
-// set keeps its wide tree for them. Below it, the cell trees are one or two
-// nodes each and merging them costs about what one walk would.
-const wideIndexMin = 128
+// Rare-cell trees are kept for a cell holding under 1/rareCellShare of its
+// half, in a half of at least cellTreeMinHalf chats, and dropped when the
+// cell holds over twice that share, or the half falls under half that
+// size: the gap keeps a cell near a limit from building and dropping its
+// tree over and over.
+const (
+	rareCellShare   = 16
+	cellTreeMinHalf = 512
+)
+
+// keepsCellTree decides whether a cell holding count of its half's
+// total chats should have its own tree, given whether it has one now.
+func keepsCellTree(count, total int32, has bool) bool {
+	if count == 0 {
+		return false
+	}
+	if has {
+		return total >= cellTreeMinHalf/2 && count*rareCellShare/2 <= total
+	}
+	return total >= cellTreeMinHalf && count*rareCellShare < total
+}
 
 // Cells of active chats come first: status is the most significant part of
 // the cell index.
 const (
 	numActiveCells = numCells / 2
 	activeMask     = cellMask(1)<<numActiveCells - 1
-	cellBits       = 5 // numCells == 1<<cellBits
 )
 
-// half is the wide tree a cell belongs to: 0 for active, 1 for closed.
+// half is the tree a cell belongs to: 0 for active, 1 for closed.
 func half(cell int) int { return cell / numActiveCells }
 
-// wideKey is k in a wide tree: the chat's cell in the low bits of the id,
-// so that a walk can filter by cell without looking at the chat. The order
-// is that of k (ids are unique).
-func wideKey(k listKey, cell int) listKey {
-	return listKey{k.at, k.id<<cellBits | int64(cell)}
-}
-
-// splitWideKey undoes wideKey.
-func splitWideKey(k listKey) (listKey, int) {
-	return listKey{k.at, k.id >> cellBits}, int(k.id & (numCells - 1))
-}
-
+// clone returns a copy for generation gen; its trees share every node
+// with cs's and clone each before changing it.
 func (cs *cellSet) clone(gen uint64) *cellSet {
-	n := &cellSet{gen: gen}
-	for i, t := range cs.trees {
-		if t != nil {
-			n.trees[i] = t.Copy()
-		}
+	n := *cs
+	n.gen = gen
+	for h := range n.halves {
+		n.halves[h].gen = gen
 	}
-	for i, t := range cs.wide {
-		if t != nil {
-			n.wide[i] = t.Copy()
-		}
+	return &n
+}
+
+// ownCell returns cell's tree for mutation (it must exist), copying its
+// header first if a snapshot shares it.
+func (cs *cellSet) ownCell(cell int) *listTree {
+	t := cs.cells[cell]
+	if t.gen != cs.gen {
+		cp := *t
+		cp.gen = cs.gen
+		t = &cp
+		cs.cells[cell] = t
 	}
-	return n
+	return t
 }
 
 func (cs *cellSet) insert(cell int, k listKey) {
-	t := cs.trees[cell]
-	if t == nil {
-		t = btree.NewBTreeGOptions(listLess, treeOptions)
-		cs.trees[cell] = t
-	}
-	// Load appends when k sorts after the last key and falls back to Set
-	// otherwise.
-	t.Load(k)
-	if w := cs.wide[half(cell)]; w != nil {
-		w.Load(wideKey(k, cell))
+	cs.halves[half(cell)].insert(k, uint8(cell))
+	if cs.cells[cell] != nil {
+		cs.ownCell(cell).insert(k, uint8(cell))
 	}
 }
 
 func (cs *cellSet) remove(cell int, k listKey) {
-	cs.trees[cell].Delete(k)
-	if w := cs.wide[half(cell)]; w != nil {
-		w.Delete(wideKey(k, cell))
+	ok := cs.halves[half(cell)].delete(k, uint8(cell))
+	if ok && cs.cells[cell] != nil {
+		ok = cs.ownCell(cell).delete(k, uint8(cell))
+	}
+	if !ok {
+		panic("fsm: list index lost a chat")
 	}
 }
 
-// indexWide builds wide tree h from the cell trees of that half.
-func (cs *cellSet) indexWide(h int) {
-	var keys []listKey
-	for cell := h * numActiveCells; cell < (h+1)*numActiveCells; cell++ {
-		if t := cs.trees[cell]; t != nil {
-			t.Scan(func(k listKey) bool {
-				keys = append(keys, wideKey(k, cell))
-				return true
-			})
-		}
+// reviewCell builds or drops cell's own tree as keepsCellTree decides
+// from the set's counters row.
+func (cs *cellSet) reviewCell(cell int, row *comboRow) {
+	s, ct, src, unread := cellValues(cell)
+	u := UnreadFalse
+	if unread {
+		u = UnreadTrue
 	}
-	slices.SortFunc(keys, func(x, y listKey) int {
-		if listLess(x, y) {
-			return -1
+	count := row[mustCombo(s, ct, src, u)]
+	total := row[mustCombo(s, ContactTypeAny, SourceAny, UnreadAny)]
+	has := cs.cells[cell] != nil
+	switch keep := keepsCellTree(count, total, has); {
+	case keep && !has:
+		// Walk the half for the cell (newest first) and append oldest
+		// first, so that the new tree's leaves fill up.
+		keys := make([]listKey, 0, count)
+		var it listIter
+		it.seek(&cs.halves[half(cell)], 1<<cell, nil)
+		for k, ok := it.prev(); ok; k, ok = it.prev() {
+			keys = append(keys, k)
 		}
-		return 1 // keys are unique
-	})
-	t := btree.NewBTreeGOptions(listLess, treeOptions)
-	for _, k := range keys {
-		t.Load(k)
+		t := &listTree{gen: cs.gen}
+		for _, k := range slices.Backward(keys) {
+			t.insert(k, uint8(cell))
+		}
+		cs.cells[cell] = t
+	case !keep && has:
+		cs.cells[cell] = nil
 	}
-	cs.wide[h] = t
 }
 
 // Counters: every filter a count can ask for is a combination of an exact
@@ -272,6 +290,15 @@ func comboIndex(s Status, ct ContactType, src Source, u UnreadFilter) (i int, ok
 		return 0, false
 	}
 	return ((int(s-1)*3+int(ct))*5+int(src))*3 + int(u), true
+}
+
+// mustCombo is comboIndex for values known to be in range.
+func mustCombo(s Status, ct ContactType, src Source, u UnreadFilter) int {
+	i, ok := comboIndex(s, ct, src, u)
+	if !ok {
+		panic("fsm: combination out of range")
+	}
+	return i
 }
 
 // add counts a chat of cell (s, ct, src, unread) delta times in each of
@@ -363,6 +390,11 @@ type account struct {
 	ords     map[string]int32
 	ordsGen  uint64
 	ordNames []string
+	// opByOrd is the current operator of each ordinal, nil for removed
+	// operators and for assignees that never were one: a write finds its
+	// operator with one map lookup, where a search of ops compares ids
+	// behind three pointers per step. Copied with the account.
+	opByOrd []*operator
 	// all partitions every chat by cell; assignees[ord] only that
 	// assignee's chats.
 	all       *cellSet
@@ -428,6 +460,7 @@ func newAccount(rec *Account, gen uint64) *account {
 		ords:      map[string]int32{"": 0},
 		ordsGen:   gen,
 		ordNames:  []string{""},
+		opByOrd:   []*operator{nil},
 		all:       &cellSet{gen: gen},
 		assignees: []*cellSet{{gen: gen}},
 		counts:    make([]comboRow, 2),
@@ -443,6 +476,7 @@ func (a *account) clone(gen uint64) *account {
 	n := *a
 	n.gen = gen
 	n.ops = append([]*operator(nil), a.ops...)
+	n.opByOrd = append([]*operator(nil), a.opByOrd...)
 	n.assignees = append([]*cellSet(nil), a.assignees...)
 	n.chats = append([]*chatChunk(nil), a.chats...)
 	n.eventChunks = append([][]eventRec(nil), a.eventChunks...)
@@ -474,8 +508,8 @@ func (a *account) findOp(id string) (int, bool) {
 }
 
 func (a *account) op(id string) *operator {
-	if i, ok := a.findOp(id); ok {
-		return a.ops[i]
+	if ord, ok := a.ords[id]; ok {
+		return a.opByOrd[ord]
 	}
 	return nil
 }
@@ -483,13 +517,21 @@ func (a *account) op(id string) *operator {
 // ownOp returns operator id for mutation, cloning it if shared. It must
 // exist.
 func (a *account) ownOp(id string) *operator {
-	i, _ := a.findOp(id)
-	o := a.ops[i]
+	o := a.op(id)
 	if o.gen != a.gen {
 		o = o.clone(a.gen)
+		i, _ := a.findOp(id)
 		a.ops[i] = o
+		a.opByOrd[o.ord] = o
 	}
 	return o
+}
+
+// addOp makes o (new, with its ordinal) a current operator.
+func (a *account) addOp(o *operator) {
+	i, _ := a.findOp(o.rec.ID)
+	a.ops = slices.Insert(a.ops, i, o)
+	a.opByOrd[o.ord] = o
 }
 
 // ordinal returns the assignee ordinal of id, assigning a new one if needed.
@@ -505,6 +547,7 @@ func (a *account) ordinal(id string) int32 {
 	ord := int32(len(a.ordNames))
 	a.ords[id] = ord
 	a.ordNames = append(a.ordNames, id)
+	a.opByOrd = append(a.opByOrd, nil)
 	a.assignees = append(a.assignees, &cellSet{gen: a.gen})
 	a.ownCounts()
 	a.counts = append(a.counts, comboRow{})
@@ -562,9 +605,10 @@ func (a *account) putChat(old, c *Chat) {
 
 	newKey, newCell := keyOf(c), cellOf(c)
 	newOrd := a.ordinal(c.Assignee)
+	oldCell, oldOrd := -1, int32(-1)
 	if old != nil {
-		oldKey, oldCell := keyOf(old), cellOf(old)
-		oldOrd := newOrd
+		var oldKey listKey
+		oldKey, oldCell, oldOrd = keyOf(old), cellOf(old), newOrd
 		if old.Assignee != c.Assignee {
 			oldOrd = a.ords[old.Assignee]
 		}
@@ -588,27 +632,17 @@ func (a *account) putChat(old, c *Chat) {
 	all, mine := a.ownAll(), a.ownAssignee(newOrd)
 	all.insert(newCell, newKey)
 	mine.insert(newCell, newKey)
-	if c.Status == StatusActive {
-		if all.wide[0] == nil && a.counts[0].chats(StatusActive) >= wideIndexMin {
-			all.indexWide(0)
+	// A chat that changed cell or assignee changed the counts of its old
+	// and new cells, in the sets it left and joined: their own trees may
+	// be due or done.
+	if oldCell != newCell || oldOrd != newOrd {
+		if oldCell >= 0 {
+			all.reviewCell(oldCell, &a.counts[0])
+			a.ownAssignee(oldOrd).reviewCell(oldCell, &a.counts[oldOrd+1])
 		}
-		if mine.wide[0] == nil && a.counts[newOrd+1].chats(StatusActive) >= wideIndexMin {
-			mine.indexWide(0)
-		}
-	} else {
-		if all.wide[1] == nil && a.counts[0].chats(StatusClosed) >= wideIndexMin {
-			all.indexWide(1)
-		}
-		if mine.wide[1] == nil && a.counts[newOrd+1].chats(StatusClosed) >= wideIndexMin {
-			mine.indexWide(1)
-		}
+		all.reviewCell(newCell, &a.counts[0])
+		mine.reviewCell(newCell, &a.counts[newOrd+1])
 	}
-}
-
-// chats is the number of chats of status s the row counts.
-func (r *comboRow) chats(s Status) int32 {
-	i, _ := comboIndex(s, ContactTypeAny, SourceAny, UnreadAny)
-	return r[i]
 }
 
 // appendEvent adds e at the end of the window and drops the oldest chunk

@@ -217,7 +217,12 @@ func (t *listTree) insert(k listKey, cell uint8) {
 // a new leaf instead of halving l, so that leaves filled by appends stay
 // full.
 func (t *listTree) insertLeaf(l *listLeaf, k listKey, cell uint8, rightmost bool) *listLeaf {
-	i := l.search(k)
+	// Most inserts append: checking the last key first reads one cache
+	// line of a cold leaf instead of bisecting through five.
+	i := l.n
+	if i > 0 && !listLess(l.keys[i-1], k) {
+		i = l.search(k)
+	}
 	if l.n < listLeafCap {
 		l.insertAt(i, k, cell)
 		return nil

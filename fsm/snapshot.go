@@ -844,6 +844,7 @@ func (f *FSM) decodeAccount(frames <-chan []byte, pool *framePool) (ar *accountR
 	if ar == nil {
 		return nil, fmt.Errorf("%w: account without records", ErrBadSnapshot)
 	}
+	ar.a.buildIndexes()
 	// What only the decoding needed is garbage from here on.
 	ar.lastVersion, ar.notifications, ar.scratchNames = nil, nil, nil
 	ar.slabs = restoreSlabs{}
@@ -1024,6 +1025,7 @@ func (ar *accountReader) operator() *Operator {
 func (r *snapReader) account() *accountReader {
 	rec := &Account{ID: r.str(), Name: r.str(), CreatedAt: Millis(r.int())}
 	a := newAccount(rec, 0)
+	a.indexLater = true
 	ar := &accountReader{r: r, a: a, notifications: make(map[int64]*Notification)}
 	numChats := r.int()
 	a.nextNotification = r.int()

@@ -424,6 +424,11 @@ type account struct {
 	// texts is the block that short message texts are packed into (see
 	// keepText).
 	texts []byte
+
+	// indexLater is set while a restore adds the account's chats: they go
+	// into the chat table and counters only, and buildIndexes files them
+	// all at once.
+	indexLater bool
 }
 
 // Texts up to textInlineMax bytes are packed into blocks of textBlockSize.
@@ -629,6 +634,9 @@ func (a *account) putChat(old, c *Chat) {
 		counts[0].add(c.Status, c.Contact.Type, c.Source, c.Unread, 1)
 		counts[newOrd+1].add(c.Status, c.Contact.Type, c.Source, c.Unread, 1)
 	}
+	if a.indexLater {
+		return
+	}
 	all, mine := a.ownAll(), a.ownAssignee(newOrd)
 	all.insert(newCell, newKey)
 	mine.insert(newCell, newKey)
@@ -642,6 +650,60 @@ func (a *account) putChat(old, c *Chat) {
 		}
 		all.reviewCell(newCell, &a.counts[0])
 		mine.reviewCell(newCell, &a.counts[newOrd+1])
+	}
+}
+
+// buildIndexes files every chat of an account restored with indexLater
+// in the list indexes. Each tree gets its keys sorted, so that every
+// insert appends and every leaf fills: filing chats in id order puts
+// their keys at random places, splits leaves in halves and leaves them
+// about two thirds full, in fresh memory that a restore of a large state
+// pays to fault in.
+func (a *account) buildIndexes() {
+	a.indexLater = false
+	type filed struct {
+		k    listKey
+		cell uint8
+	}
+	// byTree[2*set+h]: set 0 is all chats, set ord+1 the assignee ord.
+	byTree := make([][]filed, 2*(len(a.assignees)+1))
+	for id := int64(1); id <= a.numChats; id++ {
+		c := a.chat(id)
+		cell := cellOf(c)
+		f := filed{keyOf(c), uint8(cell)}
+		h := half(cell)
+		byTree[h] = append(byTree[h], f)
+		set := 1 + int(a.ords[c.Assignee])
+		byTree[2*set+h] = append(byTree[2*set+h], f)
+	}
+	for i, keys := range byTree {
+		if len(keys) == 0 {
+			continue
+		}
+		slices.SortFunc(keys, func(x, y filed) int {
+			if listLess(x.k, y.k) {
+				return -1
+			}
+			return 1 // keys are unique
+		})
+		cs := a.ownAll()
+		if set := i / 2; set > 0 {
+			cs = a.ownAssignee(int32(set - 1))
+		}
+		t := &cs.halves[i%2]
+		for _, f := range keys {
+			t.insert(f.k, f.cell)
+		}
+		byTree[i] = nil
+	}
+	for set := range len(a.assignees) + 1 {
+		cs, row := a.ownAll(), &a.counts[0]
+		if set > 0 {
+			cs, row = a.ownAssignee(int32(set-1)), &a.counts[set]
+		}
+		for cell := range numCells {
+			cs.reviewCell(cell, row)
+		}
 	}
 }
 

@@ -28,7 +28,8 @@
 // Records (Account, Operator, Chat, Message, Notification, Event) are
 // immutable once published: a change builds a new record and swaps it in.
 // Callers may keep and read them without locks. Containers are copy-on-write
-// B-trees, so Snapshot is O(1) and Persist streams a frozen view while Apply
-// goes on. Reads take a read lock that Apply holds only for the duration of
+// B-trees (the list indexes are cell-masked B+trees of this package, see
+// listtree.go), so Snapshot is O(1) and Persist streams a frozen view while
+// Apply goes on. Reads take a read lock that Apply holds only for the duration of
 // one command.
 package fsm

@@ -70,26 +70,19 @@ type listInner struct {
 func cellBit(cell uint8) cellMask { return 1 << cell }
 
 // search returns the index of the first key not older than k.
-func (l *listLeaf) search(k listKey) int {
-	lo, hi := 0, l.n
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if listLess(l.keys[m], k) {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo
-}
+func (l *listLeaf) search(k listKey) int { return firstNotOlder(l.keys[:l.n], k) }
 
 // route returns the first child whose bound is not older than k, or n.n
 // when k is beyond every bound.
-func (n *listInner) route(k listKey) int {
-	lo, hi := 0, n.n
+func (n *listInner) route(k listKey) int { return firstNotOlder(n.maxes[:n.n], k) }
+
+// firstNotOlder bisects keys (oldest first) for the first key not older
+// than k.
+func firstNotOlder(keys []listKey, k listKey) int {
+	lo, hi := 0, len(keys)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if listLess(n.maxes[m], k) {
+		if listLess(keys[m], k) {
 			lo = m + 1
 		} else {
 			hi = m

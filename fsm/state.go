@@ -245,13 +245,8 @@ func (cs *cellSet) remove(cell int, k listKey) {
 // reviewCell builds or drops cell's own tree as keepsCellTree decides
 // from the set's counters row.
 func (cs *cellSet) reviewCell(cell int, row *comboRow) {
-	s, ct, src, unread := cellValues(cell)
-	u := UnreadFalse
-	if unread {
-		u = UnreadTrue
-	}
-	count := row[mustCombo(s, ct, src, u)]
-	total := row[mustCombo(s, ContactTypeAny, SourceAny, UnreadAny)]
+	count := cellCount(row, cell)
+	total := row[mustCombo(Status(half(cell)+1), ContactTypeAny, SourceAny, UnreadAny)]
 	has := cs.cells[cell] != nil
 	switch keep := keepsCellTree(count, total, has); {
 	case keep && !has:

@@ -1065,11 +1065,9 @@ func (ar *accountReader) record(tag uint8) error {
 	switch tag {
 	case recOperator:
 		o := &operator{rec: ar.operator()}
-		ord, ok := a.ords[o.rec.ID]
-		if !ok || ord == 0 {
-			return fmt.Errorf("%w: operator %q has no assignee ordinal", ErrBadSnapshot, o.rec.ID)
-		}
-		o.ord = ord
+		// The id was read as an ordinal of the account's names, so it
+		// has one; "" (ordinal 0) is refused below.
+		o.ord = a.ords[o.rec.ID]
 		o.readUpTo = r.int()
 		n := r.arr()
 		if n > r.cfg.InboxSize {

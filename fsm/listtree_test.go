@@ -214,3 +214,72 @@ func TestListTreeAgainstModel(t *testing.T) {
 		}
 	}
 }
+
+// TestRareCellTreeFollowsItsShare grows a cell from rare to common and back
+// in a large half and checks that reviewCell builds the cell's own tree,
+// drops it, and builds it again holding exactly the cell's keys, with the
+// gap between the limits that keeps a tree from flapping.
+func TestRareCellTreeFollowsItsShare(t *testing.T) {
+	const rare, common = 3, 4 // active cells
+	cs := &cellSet{gen: 1}
+	var row comboRow
+	var rareKeys []listKey
+	at := Millis(0)
+	put := func(cell int) {
+		at++
+		k := listKey{at, int64(at)}
+		cs.insert(cell, k)
+		s, ct, src, unread := cellValues(cell)
+		row.add(s, ct, src, unread, 1)
+		if cell == rare {
+			rareKeys = append(rareKeys, k)
+		}
+		cs.reviewCell(cell, &row)
+	}
+	drop := func() {
+		k := rareKeys[0]
+		rareKeys = rareKeys[1:]
+		cs.remove(rare, k)
+		s, ct, src, unread := cellValues(rare)
+		row.add(s, ct, src, unread, -1)
+		cs.reviewCell(rare, &row)
+	}
+	checkKept := func(want bool, when string) {
+		t.Helper()
+		got := cs.cells[rare]
+		if (got != nil) != want {
+			t.Fatalf("%s: rare cell's tree kept = %v, want %v (%d of %d chats)", when, got != nil, want, cellCount(&row, rare), row[mustCombo(StatusActive, ContactTypeAny, SourceAny, UnreadAny)])
+		}
+		if got == nil {
+			return
+		}
+		var it listIter
+		it.seek(got, cellBit(rare), nil)
+		var walked []listKey
+		for k, ok := it.prev(); ok; k, ok = it.prev() {
+			walked = append(walked, k)
+		}
+		slices.Reverse(walked)
+		if !slices.Equal(walked, rareKeys) {
+			t.Fatalf("%s: the rare cell's tree holds %d keys, the cell %d", when, len(walked), len(rareKeys))
+		}
+	}
+
+	for range cellTreeMinHalf - 1 {
+		put(common)
+	}
+	total := func() int { return len(rareKeys) + cellTreeMinHalf - 1 }
+	put(rare) // 1 of 512 chats
+	checkKept(true, "a cell at 1/512")
+	for len(rareKeys)*rareCellShare/2 <= total() {
+		put(rare)
+		checkKept(len(rareKeys)*rareCellShare/2 <= total(), "growing")
+	}
+	checkKept(false, "a cell over twice the rare share")
+	for (len(rareKeys)-1)*rareCellShare >= total()-1 {
+		drop()
+		checkKept(false, "shrinking within the gap")
+	}
+	drop()
+	checkKept(true, "a cell back under the rare share")
+}

@@ -636,14 +636,19 @@ func (a *account) putChat(old, c *Chat) {
 	all.insert(newCell, newKey)
 	mine.insert(newCell, newKey)
 	// A chat that changed cell or assignee changed the counts of its old
-	// and new cells, in the sets it left and joined: their own trees may
-	// be due or done.
-	if oldCell != newCell || oldOrd != newOrd {
+	// and new cells, in the sets it left and joined (the all-chats set's
+	// only if the cell changed): their own trees may be due or done. A new
+	// chat has no old cell (-1).
+	if oldCell != newCell {
 		if oldCell >= 0 {
 			all.reviewCell(oldCell, &a.counts[0])
-			a.ownAssignee(oldOrd).reviewCell(oldCell, &a.counts[oldOrd+1])
 		}
 		all.reviewCell(newCell, &a.counts[0])
+	}
+	if oldCell != newCell || oldOrd != newOrd {
+		if oldCell >= 0 {
+			a.ownAssignee(oldOrd).reviewCell(oldCell, &a.counts[oldOrd+1])
+		}
 		mine.reviewCell(newCell, &a.counts[newOrd+1])
 	}
 }

@@ -1064,70 +1064,150 @@ func (w *benchWorkload) textOf() string {
 func BenchmarkApply(b *testing.B) {
 	fx := benchFixtureFor(b)
 	b.StopTimer()
-	w := newBenchWorkload(b, fx)
-	allocs := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/heap/allocs:bytes"}}
-	var applyObjects, applyBytes uint64
-	rec, unlock := newBenchRecorder(true)
-	defer unlock()
-	var perCommand benchLatencies
-	cmds := make([]fsm.Command, 0, benchBatchSize)
-	encoded := make([][]byte, 0, benchBatchSize)
+	run := newApplyBenchRun(b, fx)
+	defer run.unlock()
 	b.StartTimer()
 	pprof.Do(context.Background(), pprof.Labels("bench", "Apply"), func(context.Context) {
 		for b.Loop() {
-			cmds, encoded = cmds[:0], encoded[:0]
-			for range benchBatchSize {
-				cmd := w.next(fx.now)
-				fx.now++
-				enc, err := fsm.EncodeCommand(cmd)
-				if err != nil {
-					b.Fatal(err)
-				}
-				cmds = append(cmds, cmd)
-				encoded = append(encoded, enc)
-			}
-			data := fsm.EncodeBatch(encoded)
-			fx.index++
-			log := &raft.Log{Index: fx.index, Term: 1, Type: raft.LogCommand, Data: data}
-
-			metrics.Read(allocs)
-			objects, bytes := allocs[0].Value.Uint64(), allocs[1].Value.Uint64()
-			m := rec.begin()
-			out := fx.fsm.Apply(log)
-			rec.endScaled(m, &perCommand, benchBatchSize)
-			metrics.Read(allocs)
-			applyObjects += allocs[0].Value.Uint64() - objects
-			applyBytes += allocs[1].Value.Uint64() - bytes
-
-			results, ok := out.([]fsm.Result)
-			if !ok || len(results) != len(cmds) {
-				b.Fatalf("Apply returned %T with %d results for %d commands", out, len(results), len(cmds))
-			}
-			for k, r := range results {
-				if r.Err != nil {
-					b.Fatalf("command %T %+v: %v", cmds[k], cmds[k], r.Err)
-				}
-				if _, ok := cmds[k].(*fsm.CreateChat); ok {
-					w.add(cmds[k].Head().Account, r.Chat)
-				}
-			}
+			run.batch(&run.perCommand)
 		}
 	})
-	perCommand.report(b, "/cmd")
-	if n := len(perCommand.wall); n > 0 {
-		b.ReportMetric(float64(applyObjects)/float64(n*benchBatchSize), "apply-allocs/cmd")
-		b.ReportMetric(float64(applyBytes)/float64(n*benchBatchSize), "apply-B/cmd")
+	run.perCommand.report(b, "/cmd")
+	run.reportCosts()
+}
+
+// BenchmarkApplyWarming compares Apply with and without reading ahead of a
+// batch (fsm/warm.go), on alternate batches of one run, so that both
+// figures see the same machine at the same time: on a shared machine, the
+// same benchmark varies by a third from one run to the next.
+func BenchmarkApplyWarming(b *testing.B) {
+	fx := benchFixtureFor(b)
+	b.StopTimer()
+	run := newApplyBenchRun(b, fx)
+	defer run.unlock()
+	defer fsm.SetBatchWarming(fx.fsm, true)
+	var cold benchLatencies
+	b.StartTimer()
+	warm := false
+	for b.Loop() {
+		warm = !warm
+		fsm.SetBatchWarming(fx.fsm, warm)
+		if warm {
+			run.batch(&run.perCommand)
+		} else {
+			run.batch(&cold)
+		}
+	}
+	run.perCommand.sortAll()
+	cold.sortAll()
+	if len(cold.wall) > 0 {
+		warmP50, coldP50 := run.perCommand.wall.percentile(50), cold.wall.percentile(50)
+		b.ReportMetric(float64(warmP50.Nanoseconds()), "warmed-p50-ns/cmd")
+		b.ReportMetric(float64(coldP50.Nanoseconds()), "unwarmed-p50-ns/cmd")
+		b.ReportMetric(float64(warmP50)/float64(coldP50), "warmed/unwarmed")
+	}
+}
+
+// applyBenchRun applies batches of the benchmark workload and keeps what
+// they cost.
+type applyBenchRun struct {
+	b          *testing.B
+	fx         *benchFixture
+	w          *benchWorkload
+	rec        *benchRecorder
+	unlock     func()
+	perCommand benchLatencies
+
+	allocs                   []metrics.Sample
+	applyObjects, applyBytes uint64
+	applyFaults              int64
+	countsFaults             bool
+
+	cmds    []fsm.Command
+	encoded [][]byte
+}
+
+func newApplyBenchRun(b *testing.B, fx *benchFixture) *applyBenchRun {
+	r := &applyBenchRun{
+		b:       b,
+		fx:      fx,
+		w:       newBenchWorkload(b, fx),
+		allocs:  []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/heap/allocs:bytes"}},
+		cmds:    make([]fsm.Command, 0, benchBatchSize),
+		encoded: make([][]byte, 0, benchBatchSize),
+	}
+	_, r.countsFaults = benchMinorFaults()
+	r.rec, r.unlock = newBenchRecorder(true)
+	return r
+}
+
+// batch builds and applies one log entry of benchBatchSize commands,
+// timing only Apply, into lat.
+func (r *applyBenchRun) batch(lat *benchLatencies) {
+	b, fx, w := r.b, r.fx, r.w
+	r.cmds, r.encoded = r.cmds[:0], r.encoded[:0]
+	for range benchBatchSize {
+		cmd := w.next(fx.now)
+		fx.now++
+		enc, err := fsm.EncodeCommand(cmd)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.cmds = append(r.cmds, cmd)
+		r.encoded = append(r.encoded, enc)
+	}
+	data := fsm.EncodeBatch(r.encoded)
+	fx.index++
+	log := &raft.Log{Index: fx.index, Term: 1, Type: raft.LogCommand, Data: data}
+
+	metrics.Read(r.allocs)
+	objects, bytes := r.allocs[0].Value.Uint64(), r.allocs[1].Value.Uint64()
+	faults, _ := benchMinorFaults()
+	m := r.rec.begin()
+	out := fx.fsm.Apply(log)
+	r.rec.endScaled(m, lat, benchBatchSize)
+	faultsAfter, _ := benchMinorFaults()
+	r.applyFaults += faultsAfter - faults
+	metrics.Read(r.allocs)
+	r.applyObjects += r.allocs[0].Value.Uint64() - objects
+	r.applyBytes += r.allocs[1].Value.Uint64() - bytes
+
+	results, ok := out.([]fsm.Result)
+	if !ok || len(results) != len(r.cmds) {
+		b.Fatalf("Apply returned %T with %d results for %d commands", out, len(results), len(r.cmds))
+	}
+	for k, res := range results {
+		if res.Err != nil {
+			b.Fatalf("command %T %+v: %v", r.cmds[k], r.cmds[k], res.Err)
+		}
+		if _, ok := r.cmds[k].(*fsm.CreateChat); ok {
+			w.add(r.cmds[k].Head().Account, res.Chat)
+		}
+	}
+}
+
+// reportCosts reports Apply's allocations, page faults and mean time per
+// command, and the mix of commands applied.
+func (r *applyBenchRun) reportCosts() {
+	b := r.b
+	if n := len(r.perCommand.wall); n > 0 {
+		cmds := float64(n * benchBatchSize)
+		b.ReportMetric(float64(r.applyObjects)/cmds, "apply-allocs/cmd")
+		b.ReportMetric(float64(r.applyBytes)/cmds, "apply-B/cmd")
+		if r.countsFaults {
+			b.ReportMetric(float64(r.applyFaults)/cmds, "apply-faults/cmd")
+		}
 		var total time.Duration
-		for _, d := range perCommand.wall {
+		for _, d := range r.perCommand.wall {
 			total += d
 		}
 		b.ReportMetric(float64(total.Nanoseconds())/float64(n), "mean-ns/cmd")
 	}
 	var mix []string
 	for _, m := range benchMix {
-		mix = append(mix, fmt.Sprintf("%s=%d", m.kind, w.counts[m.kind]))
+		mix = append(mix, fmt.Sprintf("%s=%d", m.kind, r.w.counts[m.kind]))
 	}
-	b.Logf("%d log entries; commands by kind: %s; %d active chats in the workload", len(perCommand.wall), strings.Join(mix, " "), len(w.chats))
+	b.Logf("%d log entries; commands by kind: %s; %d active chats in the workload", len(r.perCommand.wall), strings.Join(mix, " "), len(r.w.chats))
 }
 
 // TestStandardDatasetAppliesCleanly applies a small scale of the standard

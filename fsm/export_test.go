@@ -16,3 +16,7 @@ func RareCellTrees(f *FSM, account string) [2]int {
 	}
 	return kept
 }
+
+// SetBatchWarming turns the reading ahead of a batch's paths on or off,
+// so that a benchmark can compare Apply with and without it.
+func SetBatchWarming(f *FSM, on bool) { f.warm.off = !on }

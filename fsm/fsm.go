@@ -61,6 +61,9 @@ type FSM struct {
 	// lists recycles ListChats' merge scratch space (*listMerge).
 	lists sync.Pool
 
+	// warm reads ahead what a batch will touch; only Apply uses it.
+	warm warmer
+
 	waitMu sync.Mutex
 	waitCh chan struct{} // closed when applied next advances; nil when nobody waits
 }
@@ -128,6 +131,13 @@ func (f *FSM) apply(l *raft.Log) []Result {
 			panic(fmt.Sprintf("fsm: log entry %d, command %d: %v", l.Index, i, err))
 		}
 		cmds[i] = cmd
+	}
+	if len(cmds) > 1 && !f.warm.off {
+		// Snapshot may run on another goroutine, and freezing the state
+		// marks its trees shared.
+		f.mu.RLock()
+		f.warm.warm(f.st, cmds)
+		f.mu.RUnlock()
 	}
 	results := make([]Result, len(cmds))
 	ap := applier{cfg: &f.cfg, index: l.Index}

@@ -12,6 +12,7 @@ import (
 	runtimemetrics "runtime/metrics"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -75,6 +76,7 @@ func datasetConfig(dir, raftAddr string) Config {
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
 	// As chatstated runs a node (cmd/chatstated sets the same).
 	cfg.RestoreGCPercent = 400
+	cfg.HeapHugePages = os.Getenv("CHATSTATE_BENCH_HUGE_PAGES") != "off"
 	if os.Getenv("CHATSTATE_BENCH_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
@@ -317,6 +319,7 @@ func checkApply(f raft.ApplyFuture) error {
 func BenchmarkDatasetRestartToReady(b *testing.B) {
 	fx := datasetFixtureFor(b)
 	var total time.Duration
+	var rss, huge int64
 	for b.Loop() {
 		start := time.Now()
 		n, err := Open(datasetConfig(fx.dir, fx.raftAddr))
@@ -333,15 +336,42 @@ func BenchmarkDatasetRestartToReady(b *testing.B) {
 			b.Fatalf("ready at applied index %d, the log holds %d", got, fx.index)
 		}
 		b.StopTimer()
+		rss, huge = processMemory()
 		if err := n.Close(); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
 	}
 	b.ReportMetric(total.Seconds()/float64(b.N), "restart-to-ready-s")
+	if rss > 0 {
+		// The memory huge pages cost: the process's resident memory when
+		// ready, and how much of it is in huge pages.
+		b.ReportMetric(float64(rss)/(1<<30), "rss-GiB")
+		b.ReportMetric(float64(huge)/(1<<30), "huge-GiB")
+	}
 	b.ReportMetric(float64(fx.chats), "chats")
 	b.ReportMetric(float64(fx.commands), "commands")
 	b.ReportMetric(fx.loadTime.Seconds(), "fixture-load-s")
+}
+
+// processMemory returns the process's resident memory and the part of it
+// in transparent huge pages, in bytes, from /proc/self/smaps_rollup; zeros
+// where there is no such file.
+func processMemory() (rss, huge int64) {
+	b, err := os.ReadFile("/proc/self/smaps_rollup")
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var kb int64
+		if _, err := fmt.Sscanf(line, "Rss: %d kB", &kb); err == nil {
+			rss = kb << 10
+		}
+		if _, err := fmt.Sscanf(line, "AnonHugePages: %d kB", &kb); err == nil {
+			huge = kb << 10
+		}
+	}
+	return rss, huge
 }
 
 // BenchmarkDatasetWriteDuringSnapshot: write latency of 16 concurrent

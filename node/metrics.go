@@ -2,6 +2,7 @@ package node
 
 import (
 	"io"
+	"log/slog"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chatstate/chatstate/fsm"
+	"github.com/chatstate/chatstate/node/hugeheap"
 )
 
 // metrics are the node's Prometheus metrics. Histograms are observed as
@@ -143,12 +145,25 @@ type timedFSM struct {
 	*fsm.FSM
 	metrics *metrics
 	gc      *gcRelaxer
+	// hugePages marks the heap's new mappings for huge pages after a
+	// restore (Config.HeapHugePages).
+	hugePages bool
+	logger    *slog.Logger
 }
 
 func (t timedFSM) Restore(rc io.ReadCloser) error {
 	t.gc.hold()
 	defer t.gc.release()
-	return t.FSM.Restore(rc)
+	err := t.FSM.Restore(rc)
+	if t.hugePages {
+		// The restore mapped what the heap grown before it (at startup)
+		// did not hold; the kernel collapses marked memory into huge
+		// pages in the background.
+		if _, adviseErr := hugeheap.Advise(0); adviseErr != nil {
+			t.logger.Warn("cannot mark the heap for huge pages", "error", adviseErr)
+		}
+	}
+	return err
 }
 
 // gcRelaxer sets the garbage collector's target (debug.SetGCPercent) to

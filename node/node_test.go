@@ -111,3 +111,33 @@ func TestRestartRefusesADamagedSnapshot(t *testing.T) {
 		t.Fatal("a node started from a damaged snapshot")
 	}
 }
+
+// TestRestartWithHugePages restarts a node that asks for huge pages
+// through a snapshot and the log after it: the heap is grown and marked
+// before the restore (Config.HeapHugePages), and the state comes back.
+func TestRestartWithHugePages(t *testing.T) {
+	dir := t.TempDir()
+	cfg := fastConfig(t, "n1", dir, true)
+	cfg.HeapHugePages = true
+	n := openNode(t, cfg)
+	waitLeader(t, n)
+	mustPropose(t, n, upsertAccount("acme", "Acme"))
+	if _, err := n.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	_, index := mustPropose(t, n, upsertAccount("beta", "Beta"))
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	n2 := openNode(t, cfg)
+	waitLeader(t, n2)
+	if err := n2.WaitForIndex(ctxTimeout(t, 5e9), index); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"acme": "Acme", "beta": "Beta"} {
+		if got := accountName(t, n2, id); got != want {
+			t.Fatalf("after restart: account %s named %q, want %q", id, got, want)
+		}
+	}
+}

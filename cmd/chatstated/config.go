@@ -30,6 +30,9 @@ type options struct {
 	// Pprof, when set, is where Go's net/http/pprof handlers are served
 	// (for profiling under load, e.g. by chatbench --profile).
 	Pprof string
+	// HeapHugePages asks Linux for transparent huge pages for the heap
+	// (node.Config.HeapHugePages).
+	HeapHugePages bool
 }
 
 // raftTuning overrides Raft's timing and log compaction. Zero keeps the
@@ -81,6 +84,7 @@ func parseOptions(args []string, env func(string) (string, bool), usageOut io.Wr
 	fs.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 25*time.Second, "how long a graceful shutdown may take")
 	fs.StringVar(&o.Pprof, "pprof", "", "serve Go's profiling endpoints (/debug/pprof/) on this address; off when empty")
+	fs.BoolVar(&o.HeapHugePages, "heap-huge-pages", true, "ask Linux to back the heap with transparent huge pages, which makes restarts and writes faster on large states at the cost of some memory (see docs/OPERATIONS.md)")
 	rt := &o.RaftTuning
 	fs.DurationVar(&rt.HeartbeatTimeout, "raft-heartbeat-timeout", 0, advancedUsage+"how long a follower waits for the leader before starting an election (0: 1s)")
 	fs.DurationVar(&rt.ElectionTimeout, "raft-election-timeout", 0, advancedUsage+"how long a candidate waits for votes (0: 1s)")

@@ -53,6 +53,7 @@ func start(ctx context.Context, opts options, logger *slog.Logger) (*server, err
 	// chatstated owns its process, so it may relax the collector while a
 	// snapshot restores (see node.Config.RestoreGCPercent).
 	ncfg.RestoreGCPercent = 400
+	ncfg.HeapHugePages = opts.HeapHugePages
 	// Zero values keep node's defaults.
 	rt := opts.RaftTuning
 	ncfg.HeartbeatTimeout = rt.HeartbeatTimeout

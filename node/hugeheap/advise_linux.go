@@ -1,0 +1,81 @@
+package hugeheap
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// Advise grows the heap by grow bytes (zero for none), then marks every
+// private anonymous read-write mapping of the process MADV_HUGEPAGE, and
+// returns how many bytes it marked. Growing runs a garbage collection, so
+// call it with grow > 0 only while the heap is small: at startup, before a
+// restore.
+func Advise(grow int64) (int64, error) {
+	var block []byte
+	if grow > 0 {
+		// A fresh large allocation is mapped but not touched: the runtime
+		// knows new memory is zero and does not clear it.
+		block = make([]byte, grow)
+	}
+	marked, err := adviseMappings()
+	if block != nil {
+		runtime.KeepAlive(block)
+		block = nil
+		// Free the block now, so that the allocations that follow reuse
+		// its marked pages rather than map new, unmarked ones.
+		runtime.GC()
+	}
+	return marked, err
+}
+
+// adviseMappings marks the private anonymous read-write mappings listed
+// in /proc/self/maps.
+func adviseMappings() (int64, error) {
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return 0, fmt.Errorf("hugeheap: %w", err)
+	}
+	var marked int64
+	var errs []error
+	sc := bufio.NewScanner(bytes.NewReader(maps))
+	for sc.Scan() {
+		start, end, ok := anonymousRW(sc.Bytes())
+		if !ok {
+			continue
+		}
+		_, _, errno := unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_HUGEPAGE)
+		if errno != 0 {
+			errs = append(errs, fmt.Errorf("hugeheap: madvise %#x-%#x: %w", start, end, errno))
+			continue
+		}
+		marked += int64(end - start)
+	}
+	return marked, errors.Join(errs...)
+}
+
+// anonymousRW parses a line of /proc/self/maps ("start-end perms offset
+// dev inode [path]") and reports whether it is a private read-write
+// mapping of no file and no kernel region ([stack], [vdso] and the like).
+func anonymousRW(line []byte) (start, end uint64, ok bool) {
+	fields := bytes.Fields(line)
+	if len(fields) != 5 || string(fields[1]) != "rw-p" || string(fields[4]) != "0" {
+		return 0, 0, false
+	}
+	lo, hi, found := bytes.Cut(fields[0], []byte("-"))
+	if !found {
+		return 0, 0, false
+	}
+	start, err1 := strconv.ParseUint(string(lo), 16, 64)
+	end, err2 := strconv.ParseUint(string(hi), 16, 64)
+	if err1 != nil || err2 != nil || end <= start {
+		return 0, 0, false
+	}
+	return start, end, true
+}

@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -17,9 +19,14 @@ import (
 // returns how many bytes it marked. Growing runs a garbage collection, so
 // call it with grow > 0 only while the heap is small: at startup, before a
 // restore.
+//
+// The growth is capped at half the memory the kernel would still grant:
+// the runtime cannot recover from a mapping the kernel refuses, and a
+// smaller growth only means that the rest of what follows lands in
+// unmarked memory.
 func Advise(grow int64) (int64, error) {
 	var block []byte
-	if grow > 0 {
+	if grow = min(grow, grantable()/2); grow > 0 {
 		// A fresh large allocation is mapped but not touched: the runtime
 		// knows new memory is zero and does not clear it.
 		block = make([]byte, grow)
@@ -33,6 +40,38 @@ func Advise(grow int64) (int64, error) {
 		runtime.GC()
 	}
 	return marked, err
+}
+
+// grantable returns how much more memory the process can map: the
+// memory available (MemAvailable), and under strict overcommit
+// (vm.overcommit_memory 2) no more than the commit limit leaves, within
+// the Go memory limit. Zero when it cannot tell.
+func grantable() int64 {
+	meminfo, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	field := func(name string) int64 {
+		for line := range bytes.Lines(meminfo) {
+			if rest, ok := bytes.CutPrefix(line, []byte(name+":")); ok {
+				kb, err := strconv.ParseInt(string(bytes.TrimSuffix(bytes.TrimSpace(rest), []byte(" kB"))), 10, 64)
+				if err == nil {
+					return kb << 10
+				}
+			}
+		}
+		return 0
+	}
+	n := field("MemAvailable")
+	if mode, err := os.ReadFile("/proc/sys/vm/overcommit_memory"); err == nil && string(bytes.TrimSpace(mode)) == "2" {
+		n = min(n, field("CommitLimit")-field("Committed_AS"))
+	}
+	if limit := debug.SetMemoryLimit(-1); limit < math.MaxInt64 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		n = min(n, limit-int64(ms.Sys))
+	}
+	return max(n, 0)
 }
 
 // adviseMappings marks the private anonymous read-write mappings listed

@@ -6,6 +6,8 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"unsafe"
@@ -58,4 +60,25 @@ func vmFlagsOf(t *testing.T, addr uint64) string {
 	}
 	t.Fatalf("no mapping holds %#x", addr)
 	return ""
+}
+
+// TestAdviseCapsTheGrowth asks for far more than the process may have:
+// Advise grows by what it may map instead (here bounded by the Go memory
+// limit, 256 MiB above what the process holds), rather than failing the
+// process on a refused mapping.
+func TestAdviseCapsTheGrowth(t *testing.T) {
+	if _, err := os.Stat("/sys/kernel/mm/transparent_hugepage"); err != nil {
+		t.Skipf("this kernel has no transparent huge pages: %v", err)
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(int64(ms.Sys) + 256<<20))
+	marked, err := hugeheap.Advise(1 << 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&ms)
+	if marked == 0 || ms.HeapSys > 2<<30 {
+		t.Fatalf("marked %d bytes, heap holds %d bytes: want the growth capped near the limit", marked, ms.HeapSys)
+	}
 }

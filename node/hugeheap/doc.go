@@ -15,7 +15,10 @@
 // its heap. The runtime maps heap arenas as the heap grows, and a mapping
 // made later carries no mark, so Advise first grows the heap by the
 // memory about to be needed (untouched, and freed at once): allocations
-// then reuse that marked memory.
+// then reuse that marked memory. The growth is capped at half of what the
+// process may still map (available memory, the commit limit under strict
+// overcommit, the Go memory limit): the runtime cannot survive a mapping
+// the kernel refuses.
 //
 // The cost is memory: a huge page is backed whole once any byte of it is
 // touched. Kernels in "never" mode ignore the mark; in "always" mode it

@@ -25,7 +25,8 @@ type warmPath struct {
 	assignee int32  // the chat's assignee's ordinal
 	key      listKey
 	// Two trees lead to the chat's old key (its half in the all-chats set
-	// and in its assignee's), two to where its new key goes (their ends).
+	// and in its assignee's), two to where most writes put its new key
+	// (the end of the active half of each).
 	trees [4]warmDescent
 }
 
@@ -166,6 +167,8 @@ func (w *warmer) warm(st *state, cmds []Command) {
 		}
 	}
 	w.sink += s
+	// The kept slice must not hold versions of the state alive.
+	clear(paths)
 }
 
 // touchRow reads every cache line of a counters row.

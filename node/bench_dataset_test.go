@@ -77,6 +77,13 @@ func datasetConfig(dir, raftAddr string) Config {
 	// As chatstated runs a node (cmd/chatstated sets the same).
 	cfg.RestoreGCPercent = 400
 	cfg.HeapHugePages = os.Getenv("CHATSTATE_BENCH_HUGE_PAGES") != "off"
+	if v := os.Getenv("CHATSTATE_BENCH_SNAPSHOT_CPU_SHARE"); v != "" {
+		share, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			panic(fmt.Sprintf("CHATSTATE_BENCH_SNAPSHOT_CPU_SHARE=%q: %v", v, err))
+		}
+		cfg.FSM.PersistShare = share
+	}
 	if os.Getenv("CHATSTATE_BENCH_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}

@@ -48,7 +48,6 @@ import (
 
 	"github.com/chatstate/chatstate/fsm"
 	"github.com/chatstate/chatstate/fsm/dataset"
-	"github.com/chatstate/chatstate/node/hugeheap"
 )
 
 // benchScaleEnv names the environment variable that shrinks the dataset.
@@ -76,10 +75,6 @@ type benchFixture struct {
 
 	heapBefore, heapAfter uint64 // live heap around the load, after a GC
 }
-
-// benchHugePagesEnv set to "off" keeps the fixture's heap out of huge
-// pages, to compare with the default.
-const benchHugePagesEnv = "CHATSTATE_BENCH_HUGE_PAGES"
 
 // benchStandardFixture builds the fixture once per process; later calls
 // return the same one.
@@ -115,12 +110,6 @@ func benchLoad(cfg dataset.Config) (*benchFixture, error) {
 		return nil, err
 	}
 	fx := &benchFixture{cfg: cfg, shape: shape}
-	if os.Getenv(benchHugePagesEnv) != "off" {
-		// As chatstated runs a node (node.Config.HeapHugePages): the heap
-		// the load builds, about 3 GB at scale 1, in huge pages. A kernel
-		// without them (an error here) runs the benchmarks on small pages.
-		_, _ = hugeheap.Advise(int64(cfg.Scale * 3e9))
-	}
 	var ms runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms)

@@ -75,12 +75,13 @@ type Config struct {
 	// heap runs after the replay rather than during it. It is a
 	// process-wide setting, so it is off unless the program opts in.
 	RestoreGCPercent int
-	// HeapHugePages asks Linux to back the Go heap with transparent huge
-	// pages (see package hugeheap): before the startup restore the heap is
-	// grown by about the restored state's size and marked, and after every
-	// restore the mappings it made are marked too, for the kernel to
-	// collapse in the background. It is a process-wide setting, so it is
-	// off unless the program opts in.
+	// HeapHugePages asks Linux to back the state restored at startup with
+	// transparent huge pages (see package hugeheap): before the restore
+	// the heap is grown by about the restored state's size and marked for
+	// them, and after it the mark is taken off, so that later allocations
+	// get small pages as before. It acts only when the kernel's mode is
+	// "madvise". It is a process-wide setting, so it is off unless the
+	// program opts in.
 	HeapHugePages bool
 
 	// FSM is the state machine's retention; every node of a cluster must

@@ -145,8 +145,8 @@ type timedFSM struct {
 	*fsm.FSM
 	metrics *metrics
 	gc      *gcRelaxer
-	// hugePages marks the heap's new mappings for huge pages after a
-	// restore (Config.HeapHugePages).
+	// hugePages takes the huge-page mark off the heap after a restore
+	// (Config.HeapHugePages).
 	hugePages bool
 	logger    *slog.Logger
 }
@@ -156,11 +156,11 @@ func (t timedFSM) Restore(rc io.ReadCloser) error {
 	defer t.gc.release()
 	err := t.FSM.Restore(rc)
 	if t.hugePages {
-		// The restore mapped what the heap grown before it (at startup)
-		// did not hold; the kernel collapses marked memory into huge
-		// pages in the background.
-		if _, adviseErr := hugeheap.Advise(0); adviseErr != nil {
-			t.logger.Warn("cannot mark the heap for huge pages", "error", adviseErr)
+		// The restored state keeps the huge pages it faulted in; memory
+		// allocated from now on gets small ones again (see hugeheap.Settle
+		// for why).
+		if _, settleErr := hugeheap.Settle(); settleErr != nil {
+			t.logger.Warn("cannot take the heap's huge-page mark off", "error", settleErr)
 		}
 	}
 	return err

@@ -25,13 +25,16 @@ import (
 // smaller growth only means that the rest of what follows lands in
 // unmarked memory.
 func Advise(grow int64) (int64, error) {
+	if !madviseMode() {
+		return 0, nil
+	}
 	var block []byte
 	if grow = min(grow, grantable()/2); grow > 0 {
 		// A fresh large allocation is mapped but not touched: the runtime
 		// knows new memory is zero and does not clear it.
 		block = make([]byte, grow)
 	}
-	marked, err := adviseMappings()
+	marked, err := adviseMappings(unix.MADV_HUGEPAGE)
 	if block != nil {
 		runtime.KeepAlive(block)
 		block = nil
@@ -74,9 +77,31 @@ func grantable() int64 {
 	return max(n, 0)
 }
 
-// adviseMappings marks the private anonymous read-write mappings listed
-// in /proc/self/maps.
-func adviseMappings() (int64, error) {
+// Settle marks every private anonymous read-write mapping of the process
+// MADV_NOHUGEPAGE, once what Advise prepared for has been allocated. The
+// huge pages already faulted in stay. The kernel stops making new ones:
+// left marked, the heap's later faults each try for a huge page (and may
+// compact memory to get one) and the kernel keeps collapsing small pages
+// in the background, which put a list's p99 at 15 µs instead of 1.5 µs.
+func Settle() (int64, error) {
+	if !madviseMode() {
+		return 0, nil
+	}
+	return adviseMappings(unix.MADV_NOHUGEPAGE)
+}
+
+// madviseMode reports whether the kernel gives huge pages to marked
+// memory only. Under "always" every mapping may get them already, and the
+// marks would only take the operator's choice away; under "never" they
+// change nothing.
+func madviseMode() bool {
+	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	return err == nil && bytes.Contains(b, []byte("[madvise]"))
+}
+
+// adviseMappings gives advice to the private anonymous read-write
+// mappings listed in /proc/self/maps.
+func adviseMappings(advice int) (int64, error) {
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		return 0, fmt.Errorf("hugeheap: %w", err)
@@ -89,7 +114,7 @@ func adviseMappings() (int64, error) {
 		if !ok {
 			continue
 		}
-		_, _, errno := unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_HUGEPAGE)
+		_, _, errno := unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), uintptr(advice))
 		if errno != 0 {
 			errs = append(errs, fmt.Errorf("hugeheap: madvise %#x-%#x: %w", start, end, errno))
 			continue

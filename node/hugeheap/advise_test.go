@@ -19,9 +19,7 @@ import (
 // Advise the mapping holding memory allocated afterwards carries the
 // kernel's huge-page flag ("hg" in VmFlags).
 func TestAdviseMarksTheHeap(t *testing.T) {
-	if _, err := os.Stat("/sys/kernel/mm/transparent_hugepage"); err != nil {
-		t.Skipf("this kernel has no transparent huge pages: %v", err)
-	}
+	requireMadviseMode(t)
 	marked, err := hugeheap.Advise(64 << 20)
 	if err != nil {
 		t.Fatal(err)
@@ -35,6 +33,26 @@ func TestAdviseMarksTheHeap(t *testing.T) {
 	flags := vmFlagsOf(t, addr)
 	if !strings.Contains(" "+flags+" ", " hg ") {
 		t.Fatalf("the mapping of %#x has VmFlags %q, without hg", addr, flags)
+	}
+
+	// Settled, the same memory is marked for small pages.
+	if _, err := hugeheap.Settle(); err != nil {
+		t.Fatal(err)
+	}
+	flags = vmFlagsOf(t, addr)
+	if !strings.Contains(" "+flags+" ", " nh ") || strings.Contains(" "+flags+" ", " hg ") {
+		t.Fatalf("after Settle the mapping of %#x has VmFlags %q, want nh and no hg", addr, flags)
+	}
+	runtime.KeepAlive(buf)
+}
+
+// requireMadviseMode skips a test on a kernel where Advise and Settle do
+// nothing by design: without transparent huge pages, or in the "always"
+// or "never" modes.
+func requireMadviseMode(t *testing.T) {
+	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	if err != nil || !strings.Contains(string(b), "[madvise]") {
+		t.Skipf("transparent huge pages are not in madvise mode here (%q, %v): Advise does nothing", b, err)
 	}
 }
 
@@ -67,9 +85,7 @@ func vmFlagsOf(t *testing.T, addr uint64) string {
 // limit, 256 MiB above what the process holds), rather than failing the
 // process on a refused mapping.
 func TestAdviseCapsTheGrowth(t *testing.T) {
-	if _, err := os.Stat("/sys/kernel/mm/transparent_hugepage"); err != nil {
-		t.Skipf("this kernel has no transparent huge pages: %v", err)
-	}
+	requireMadviseMode(t)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(int64(ms.Sys) + 256<<20))

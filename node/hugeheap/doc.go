@@ -20,7 +20,15 @@
 // overcommit, the Go memory limit): the runtime cannot survive a mapping
 // the kernel refuses.
 //
+// Settle takes the mark off once the memory prepared for is allocated.
+// Left marked, the heap's later faults each try for a huge page (and may
+// wait for the kernel to compact memory to get one), and the kernel keeps
+// collapsing small pages in the background: in the state machine's
+// benchmarks that put a list's p99 at about 15 µs instead of 1.5 µs.
+// Settled, the huge pages already made stay.
+//
 // The cost is memory: a huge page is backed whole once any byte of it is
-// touched. Kernels in "never" mode ignore the mark; in "always" mode it
-// changes nothing.
+// touched. Both act only in the kernel's "madvise" mode: under "never"
+// there is nothing to ask for, and under "always" the marks would only
+// take the operator's choice away.
 package hugeheap

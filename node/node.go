@@ -270,6 +270,9 @@ func (n *Node) prepareHeap() {
 		n.logger.Warn("cannot mark the heap for huge pages", "error", err)
 		return
 	}
+	if marked == 0 {
+		return // the kernel's mode is not "madvise": nothing to ask for
+	}
 	n.logger.Info("heap marked for huge pages", "grown_bytes", grow, "marked_bytes", marked, "took", time.Since(start))
 }
 

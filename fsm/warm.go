@@ -22,7 +22,8 @@ type warmPath struct {
 	chat     int64 // the chat's id; 0 for commands without one, or none found
 	c        *Chat
 	actor    string // the acting operator, "" for none
-	assignee int32  // the chat's assignee's ordinal
+	actorOrd int32  // the actor's ordinal, -1 for none
+	assignee int32  // the chat's assignee's ordinal, -1 for none
 	key      listKey
 	// Two trees lead to the chat's old key (its half in the all-chats set
 	// and in its assignee's), two to where most writes put its new key
@@ -118,8 +119,9 @@ func (w *warmer) warm(st *state, cmds []Command) {
 		if ord, ok := p.acc.ords[c.Assignee]; ok && int(ord) < len(p.acc.assignees) {
 			p.assignee = ord
 		}
-		if p.actor != "" {
-			s += uint64(p.acc.ords[p.actor])
+		p.actorOrd = -1
+		if ord, ok := p.acc.ords[p.actor]; ok && p.actor != "" && int(ord) < len(p.acc.opByOrd) {
+			p.actorOrd = ord
 		}
 	}
 	// The operators, the counters, and the trees' roots.
@@ -130,8 +132,8 @@ func (w *warmer) warm(st *state, cmds []Command) {
 		}
 		a := p.acc
 		h := half(cellOf(p.c))
-		if p.actor != "" {
-			if o := a.op(p.actor); o != nil {
+		if p.actorOrd >= 0 {
+			if o := a.opByOrd[p.actorOrd]; o != nil {
 				s += o.gen + uint64(len(o.rec.ID))
 			}
 		}

@@ -2,7 +2,6 @@ package node
 
 import (
 	"io"
-	"log/slog"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -12,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chatstate/chatstate/fsm"
-	"github.com/chatstate/chatstate/node/hugeheap"
 )
 
 // metrics are the node's Prometheus metrics. Histograms are observed as
@@ -145,25 +143,12 @@ type timedFSM struct {
 	*fsm.FSM
 	metrics *metrics
 	gc      *gcRelaxer
-	// hugePages takes the huge-page mark off the heap after a restore
-	// (Config.HeapHugePages).
-	hugePages bool
-	logger    *slog.Logger
 }
 
 func (t timedFSM) Restore(rc io.ReadCloser) error {
 	t.gc.hold()
 	defer t.gc.release()
-	err := t.FSM.Restore(rc)
-	if t.hugePages {
-		// The restored state keeps the huge pages it faulted in; memory
-		// allocated from now on gets small ones again (see hugeheap.Settle
-		// for why).
-		if _, settleErr := hugeheap.Settle(); settleErr != nil {
-			t.logger.Warn("cannot take the heap's huge-page mark off", "error", settleErr)
-		}
-	}
-	return err
+	return t.FSM.Restore(rc)
 }
 
 // gcRelaxer sets the garbage collector's target (debug.SetGCPercent) to

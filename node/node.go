@@ -207,9 +207,9 @@ func Open(cfg Config) (*Node, error) {
 		n.logger.Info("bootstrapped a new cluster", "raft", n.raftAddr)
 	}
 
-	if hasState && cfg.HeapHugePages {
-		n.prepareHeap()
-	}
+	// Raft restores the newest snapshot inside NewRaft, so a heap
+	// prepared here is settled right after it.
+	heapPrepared := hasState && cfg.HeapHugePages && n.prepareHeap()
 	n.fsm = fsm.New(cfg.FSM)
 	// With state on disk, the relaxed collector covers the whole start:
 	// the snapshot's restore and then the replay of the log after it. Set
@@ -230,7 +230,10 @@ func Open(cfg Config) (*Node, error) {
 			}
 		}()
 	}
-	n.raft, err = raft.NewRaft(rc, timedFSM{FSM: n.fsm, metrics: n.metrics, gc: gc, hugePages: cfg.HeapHugePages, logger: n.logger}, n.logs, n.boltStore, n.snapshots, n.transport)
+	n.raft, err = raft.NewRaft(rc, timedFSM{FSM: n.fsm, metrics: n.metrics, gc: gc}, n.logs, n.boltStore, n.snapshots, n.transport)
+	if heapPrepared {
+		n.settleHeap()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("node: start raft: %w", err)
 	}
@@ -256,24 +259,33 @@ const restoredHeapPerSnapshotByte = 3
 
 // prepareHeap grows the heap by what the newest snapshot will restore to
 // and marks it for huge pages (Config.HeapHugePages), before Raft restores
-// it. The heap is still nearly empty, so the collection this runs is
-// short.
-func (n *Node) prepareHeap() {
+// it, and reports whether it marked anything. The heap is still nearly
+// empty, so the collection this runs is short.
+func (n *Node) prepareHeap() bool {
 	metas, err := n.snapshots.List()
 	if err != nil || len(metas) == 0 {
-		return // Raft meets the same error, or has only a log to replay
+		return false // Raft meets the same error, or has only a log to replay
 	}
 	start := time.Now()
 	grow := metas[0].Size * restoredHeapPerSnapshotByte
 	marked, err := hugeheap.Advise(grow)
 	if err != nil {
 		n.logger.Warn("cannot mark the heap for huge pages", "error", err)
-		return
 	}
 	if marked == 0 {
-		return // the kernel's mode is not "madvise": nothing to ask for
+		return false // the kernel's mode is not "madvise": nothing to ask for
 	}
 	n.logger.Info("heap marked for huge pages", "grown_bytes", grow, "marked_bytes", marked, "took", time.Since(start))
+	return true
+}
+
+// settleHeap takes the huge-page mark off once the restore is done: the
+// restored state keeps its huge pages, and what is allocated from now on
+// gets small ones (see hugeheap.Settle for why).
+func (n *Node) settleHeap() {
+	if _, err := hugeheap.Settle(); err != nil {
+		n.logger.Warn("cannot take the heap's huge-page mark off", "error", err)
+	}
 }
 
 func newTransport(cfg Config) (*raft.NetworkTransport, error) {

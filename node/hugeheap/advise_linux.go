@@ -1,7 +1,6 @@
 package hugeheap
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -108,9 +107,8 @@ func adviseMappings(advice int) (int64, error) {
 	}
 	var marked int64
 	var errs []error
-	sc := bufio.NewScanner(bytes.NewReader(maps))
-	for sc.Scan() {
-		start, end, ok := anonymousRW(sc.Bytes())
+	for line := range bytes.Lines(maps) {
+		start, end, ok := anonymousRW(line)
 		if !ok {
 			continue
 		}
